@@ -1,0 +1,272 @@
+//! The safe Rust API.
+//!
+//! ```
+//! use coro::{Coroutine, State};
+//!
+//! // A generator written as a plain loop: it hands each value to whoever resumed it.
+//! let main = Coroutine::current();
+//! let counter = Coroutine::new(move |limit| {
+//!     for i in 0..limit {
+//!         main.switch(i).unwrap();
+//!     }
+//!     limit * 100 // the return value goes to the parent (here: main)
+//! })
+//! .unwrap();
+//!
+//! assert_eq!(counter.switch(3), Ok(0)); // lazy start: the first value is `limit`
+//! assert_eq!(counter.switch(0), Ok(1));
+//! assert_eq!(counter.switch(0), Ok(2));
+//! assert_eq!(counter.switch(0), Ok(300));
+//! assert_eq!(counter.state(), State::Dead);
+//! ```
+
+use crate::block::{Block, Entry, State};
+use crate::switch::{self, ForcedUnwind, Received, Spawn};
+use crate::thread::Signal;
+use crate::Error;
+use core::fmt;
+use core::marker::PhantomData;
+use std::ffi::CString;
+use std::ptr::NonNull;
+
+/// A handle to a coroutine: cheap to clone, and the coroutine lives while any handle (or a child
+/// whose parent it is) does.
+///
+/// Handles are neither `Send` nor `Sync`: a coroutine belongs to the OS thread that created it.
+///
+/// Dropping the last handle of a SUSPENDED coroutine unwinds it first: its pending
+/// [`Coroutine::switch`] panics with a private payload that runs its destructors and is caught at
+/// its root, and control comes back to the code that dropped the handle.
+pub struct Coroutine {
+    block: NonNull<Block>,
+    _not_send: PhantomData<*mut ()>,
+}
+
+/// Options for a new coroutine.
+#[derive(Debug, Clone, Default)]
+pub struct Builder {
+    stack_size: usize,
+    name: Option<String>,
+}
+
+impl Builder {
+    /// Default options: [`crate::DEFAULT_STACK_SIZE`], no name.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Usable stack size in bytes, rounded up to whole pages; between [`crate::MIN_STACK_SIZE`]
+    /// and [`crate::MAX_STACK_SIZE`] (checked by [`Builder::spawn`]).
+    pub fn stack_size(mut self, bytes: usize) -> Builder {
+        self.stack_size = bytes;
+        self
+    }
+
+    /// A name shown in diagnostics such as the stack overflow message.
+    pub fn name(mut self, name: impl Into<String>) -> Builder {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Creates a NEW coroutine that will run `entry` when first switched to. `entry` receives the
+    /// first switch's value; its return value goes to the parent (the current coroutine, unless
+    /// changed with [`Coroutine::set_parent`]).
+    ///
+    /// Errors: [`Error::Invalid`] (bad stack size, or a name with a NUL byte),
+    /// [`Error::NoMemory`].
+    pub fn spawn<F>(self, entry: F) -> Result<Coroutine, Error>
+    where
+        F: FnOnce(usize) -> usize + 'static,
+    {
+        let name = match self.name {
+            Some(n) => Some(CString::new(n).map_err(|_| Error::Invalid)?),
+            None => None,
+        };
+        let block = switch::create(Spawn {
+            entry: Entry::Rust(Box::new(entry)),
+            stack_size: self.stack_size,
+            name,
+            userdata: core::ptr::null_mut(),
+            unwind_on_drop: true,
+        })?;
+        // SAFETY: `create` hands us the one reference of a fresh, non-null block.
+        Ok(unsafe { Coroutine::adopt(block) })
+    }
+}
+
+impl Coroutine {
+    /// Wraps a block whose reference the caller transfers to the handle.
+    ///
+    /// # Safety
+    /// `block` is non-null, live, owned by this thread, and the caller gives up one reference.
+    unsafe fn adopt(block: *mut Block) -> Coroutine {
+        // SAFETY: non-null per the contract.
+        Coroutine { block: unsafe { NonNull::new_unchecked(block) }, _not_send: PhantomData }
+    }
+
+    /// A new handle to a block of this thread (adds a reference).
+    fn share(block: *mut Block) -> Coroutine {
+        // SAFETY: callers pass live blocks of this thread.
+        unsafe {
+            switch::add_ref(block);
+            Coroutine::adopt(block)
+        }
+    }
+
+    /// Creates a NEW coroutine with default options; see [`Builder::spawn`].
+    pub fn new<F>(entry: F) -> Result<Coroutine, Error>
+    where
+        F: FnOnce(usize) -> usize + 'static,
+    {
+        Builder::new().spawn(entry)
+    }
+
+    /// Options for a new coroutine.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    /// The coroutine running now on this thread (its main coroutine when no other runs).
+    ///
+    /// # Panics
+    /// If the thread's state cannot be allocated (out of memory).
+    pub fn current() -> Coroutine {
+        Coroutine::share(switch::current().expect("coro: cannot allocate this thread's state"))
+    }
+
+    /// This thread's main coroutine.
+    ///
+    /// # Panics
+    /// If the thread's state cannot be allocated (out of memory).
+    pub fn main() -> Coroutine {
+        Coroutine::share(switch::main().expect("coro: cannot allocate this thread's state"))
+    }
+
+    fn raw(&self) -> *mut Block {
+        self.block.as_ptr()
+    }
+
+    fn block(&self) -> &Block {
+        // SAFETY: the handle holds a reference, so the block is live; it is !Send, so we are on
+        // the owning thread.
+        unsafe { self.block.as_ref() }
+    }
+
+    /// Suspends the current coroutine and resumes this one with `value`. Returns the value that
+    /// the next switch back into the caller carries.
+    ///
+    /// Errors: [`Error::Dead`]; [`Error::Killed`] when the caller is resumed by a kill.
+    /// Switching to the current coroutine returns `Ok(value)` at once.
+    ///
+    /// # Panics
+    /// Resumes the panic of a coroutine that panicked and passed control to the caller (its
+    /// parent chain led here).
+    pub fn switch(&self, value: usize) -> Result<usize, Error> {
+        // SAFETY: a live block (see `block`).
+        deliver(unsafe { switch::switch(self.raw(), Signal::Value, value) }?)
+    }
+
+    /// Kills this coroutine: a SUSPENDED one is resumed and its pending switch returns
+    /// [`Error::Killed`] with `reason`, and the caller is suspended as by a switch; a NEW one
+    /// finishes without running (returns `Ok(reason)`); killing the current coroutine returns
+    /// `Err(Killed)` at once. Errors: [`Error::Dead`].
+    pub fn kill(&self, reason: usize) -> Result<usize, Error> {
+        // SAFETY: a live block.
+        deliver(unsafe { switch::kill(self.raw(), reason) }?)
+    }
+
+    /// Where the coroutine is in its life.
+    pub fn state(&self) -> State {
+        self.block().state.get()
+    }
+
+    /// Whether it has finished.
+    pub fn is_dead(&self) -> bool {
+        self.state() == State::Dead
+    }
+
+    /// Whether this is a thread's main coroutine.
+    pub fn is_main(&self) -> bool {
+        self.block().is_main()
+    }
+
+    /// The coroutine its return value goes to; `None` for a main coroutine.
+    pub fn parent(&self) -> Option<Coroutine> {
+        let p = self.block().parent.get();
+        (!p.is_null()).then(|| Coroutine::share(p))
+    }
+
+    /// Changes the parent. Errors: [`Error::Cycle`] if this coroutine would become its own
+    /// ancestor, [`Error::Main`] for a main coroutine.
+    pub fn set_parent(&self, parent: &Coroutine) -> Result<(), Error> {
+        // SAFETY: both handles hold live blocks of this thread.
+        unsafe { switch::set_parent(self.raw(), parent.raw()) }
+    }
+
+    /// The process-unique id (never reused).
+    pub fn id(&self) -> u64 {
+        self.block().id.get()
+    }
+
+    /// The name given at creation or by [`Coroutine::set_name`].
+    pub fn name(&self) -> Option<String> {
+        // SAFETY: names are only replaced on this thread, never while borrowed.
+        unsafe { (*self.block().name.get()).as_ref().map(|n| n.to_string_lossy().into_owned()) }
+    }
+
+    /// Sets (or with `None` clears) the name. Errors: [`Error::Invalid`] for a NUL byte.
+    pub fn set_name(&self, name: Option<&str>) -> Result<(), Error> {
+        let name = match name {
+            Some(n) => Some(CString::new(n).map_err(|_| Error::Invalid)?),
+            None => None,
+        };
+        // SAFETY: as in `name`.
+        unsafe { *self.block().name.get() = name };
+        Ok(())
+    }
+}
+
+/// Turns what a resumed switch received into the API's result.
+fn deliver(received: Received) -> Result<usize, Error> {
+    match received.signal {
+        Signal::Value => Ok(received.value),
+        Signal::Killed => Err(Error::Killed { reason: received.value }),
+        Signal::Panic => match switch::take_panic() {
+            Some(payload) => std::panic::resume_unwind(payload),
+            None => Err(Error::Panicked),
+        },
+        Signal::Unwind => std::panic::resume_unwind(Box::new(ForcedUnwind)),
+    }
+}
+
+impl Clone for Coroutine {
+    fn clone(&self) -> Coroutine {
+        Coroutine::share(self.raw())
+    }
+}
+
+impl Drop for Coroutine {
+    fn drop(&mut self) {
+        // SAFETY: the handle owns one reference to a live block of this thread.
+        unsafe { switch::release_ref(self.raw()) }
+    }
+}
+
+impl PartialEq for Coroutine {
+    fn eq(&self, other: &Coroutine) -> bool {
+        self.block == other.block
+    }
+}
+
+impl Eq for Coroutine {}
+
+impl fmt::Debug for Coroutine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Coroutine")
+            .field("id", &self.id())
+            .field("name", &self.name())
+            .field("state", &self.state())
+            .field("main", &self.is_main())
+            .finish()
+    }
+}

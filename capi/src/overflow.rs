@@ -1,0 +1,214 @@
+//! Stack overflow reporting: a SIGSEGV/SIGBUS handler that recognises a fault in the guard region
+//! of the running coroutine's stack, prints one line naming the coroutine, and aborts.
+//!
+//! The handler runs on an alternate signal stack (the faulting stack has no room left), which this
+//! module installs for every thread that uses coroutines unless the thread already has one.
+//! Faults that are not ours go to whatever handler was installed before (or the default action).
+
+use crate::thread::ThreadCtx;
+use core::mem::MaybeUninit;
+use std::sync::Once;
+
+static INSTALL: Once = Once::new();
+static mut PREVIOUS_SEGV: MaybeUninit<libc::sigaction> = MaybeUninit::uninit();
+static mut PREVIOUS_BUS: MaybeUninit<libc::sigaction> = MaybeUninit::uninit();
+
+/// Installs the fault handler once per process.
+pub(crate) fn install_handler() {
+    INSTALL.call_once(|| {
+        // SAFETY: `call_once` serialises this block; the PREVIOUS_* statics are written here,
+        // before the handler that reads them is installed, and never written again.
+        unsafe {
+            let mut action: libc::sigaction = core::mem::zeroed();
+            action.sa_sigaction = on_fault as *const () as usize;
+            action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+            libc::sigemptyset(&mut action.sa_mask);
+            for (sig, previous) in [(libc::SIGSEGV, &raw mut PREVIOUS_SEGV), (libc::SIGBUS, &raw mut PREVIOUS_BUS)] {
+                libc::sigaction(sig, core::ptr::null(), (*previous).as_mut_ptr());
+                libc::sigaction(sig, &action, core::ptr::null_mut());
+            }
+        }
+    });
+}
+
+extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, uctx: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
+    let addr = unsafe { (*info).si_addr() } as usize;
+    if let Some(report) = overflowed_coroutine(addr) {
+        report.write_and_abort();
+    }
+    // SAFETY: the statics were initialised before this handler was installed.
+    let previous = unsafe {
+        if sig == libc::SIGBUS {
+            (*(&raw const PREVIOUS_BUS)).assume_init_ref()
+        } else {
+            (*(&raw const PREVIOUS_SEGV)).assume_init_ref()
+        }
+    };
+    chain(sig, info, uctx, previous);
+}
+
+/// Hands a fault that is not a coroutine overflow to the handler that was there before.
+fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, uctx: *mut libc::c_void, previous: &libc::sigaction) {
+    let handler = previous.sa_sigaction;
+    if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
+        // Restore the default action and return: the faulting instruction runs again and the
+        // kernel applies it (a core dump, as if we had never been here).
+        // SAFETY: resetting a signal disposition has no memory preconditions.
+        unsafe {
+            let mut dfl: libc::sigaction = core::mem::zeroed();
+            dfl.sa_sigaction = libc::SIG_DFL;
+            libc::sigaction(sig, &dfl, core::ptr::null_mut());
+        }
+    } else if previous.sa_flags & libc::SA_SIGINFO != 0 {
+        // SAFETY: the previous owner installed this as an SA_SIGINFO handler.
+        let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+            unsafe { core::mem::transmute(handler) };
+        f(sig, info, uctx);
+    } else {
+        // SAFETY: the previous owner installed this as a plain handler.
+        let f: extern "C" fn(libc::c_int) = unsafe { core::mem::transmute(handler) };
+        f(sig);
+    }
+}
+
+/// What the message says about the coroutine that overflowed.
+struct OverflowReport {
+    id: u64,
+    name: *const libc::c_char,
+    stack_bytes: usize,
+}
+
+/// The running coroutine, if `addr` lies in the guard region of its stack.
+fn overflowed_coroutine(addr: usize) -> Option<OverflowReport> {
+    let ctx = ThreadCtx::peek();
+    if ctx.is_null() {
+        return None;
+    }
+    // SAFETY: this thread's ctx and its current block are alive while the thread runs code on a
+    // coroutine stack; the fault interrupted that code, not our bookkeeping, so nothing is
+    // half-updated. Only plain reads follow.
+    unsafe {
+        let block = &*(*ctx).current.get();
+        let stack = (*block.stack.get()).as_ref()?;
+        if !stack.guard_contains(addr) {
+            return None;
+        }
+        let name = match &*block.name.get() {
+            Some(n) => n.as_ptr(),
+            None => core::ptr::null(),
+        };
+        Some(OverflowReport { id: block.id.get(), name, stack_bytes: stack.usable() })
+    }
+}
+
+impl OverflowReport {
+    /// Writes the one-line report with async-signal-safe calls only, then aborts.
+    fn write_and_abort(&self) -> ! {
+        let mut line = LineBuf::new();
+        line.push(b"uthread: stack overflow in coroutine ");
+        if self.name.is_null() {
+            line.push(b"#");
+            line.push_u64(self.id);
+        } else {
+            line.push(b"'");
+            // SAFETY: names are NUL-terminated CStrings owned by the block.
+            line.push(unsafe { core::ffi::CStr::from_ptr(self.name) }.to_bytes());
+            line.push(b"' (id ");
+            line.push_u64(self.id);
+            line.push(b")");
+        }
+        line.push(b": its ");
+        line.push_u64(self.stack_bytes as u64);
+        line.push(b"-byte stack is exhausted (raise coro_options_t.stack_size); aborting\n");
+        // SAFETY: write(2) and abort(3) are async-signal-safe; the buffer is initialised.
+        unsafe {
+            libc::write(2, line.buf.as_ptr().cast(), line.len);
+            libc::abort();
+        }
+    }
+}
+
+/// A fixed buffer for formatting without allocating (we are in a signal handler).
+struct LineBuf {
+    buf: [u8; 512],
+    len: usize,
+}
+
+impl LineBuf {
+    fn new() -> Self {
+        LineBuf { buf: [0; 512], len: 0 }
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        let n = bytes.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&bytes[..n]);
+        self.len += n;
+    }
+
+    fn push_u64(&mut self, mut v: u64) {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        self.push(&digits[i..]);
+    }
+}
+
+/// An alternate signal stack this module installed for a thread (none is installed when the
+/// thread already has one, e.g. one set up by the Rust runtime or the application).
+pub(crate) struct AltStack {
+    base: *mut libc::c_void,
+    len: usize,
+}
+
+const ALTSTACK_BYTES: usize = 64 * 1024;
+
+impl AltStack {
+    pub(crate) fn install() -> Option<AltStack> {
+        // SAFETY: querying and setting this thread's alternate stack; the mapping is ours.
+        unsafe {
+            let mut current: libc::stack_t = core::mem::zeroed();
+            if libc::sigaltstack(core::ptr::null(), &mut current) != 0 || current.ss_flags & libc::SS_DISABLE == 0 {
+                return None;
+            }
+            let len = ALTSTACK_BYTES;
+            let base = libc::mmap(
+                core::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            if base == libc::MAP_FAILED {
+                return None;
+            }
+            let stack = libc::stack_t { ss_sp: base, ss_flags: 0, ss_size: len };
+            if libc::sigaltstack(&stack, core::ptr::null_mut()) != 0 {
+                libc::munmap(base, len);
+                return None;
+            }
+            Some(AltStack { base, len })
+        }
+    }
+
+    pub(crate) fn uninstall(self) {
+        // SAFETY: disables the alternate stack we installed (only if it is still ours), then
+        // unmaps it.
+        unsafe {
+            let mut current: libc::stack_t = core::mem::zeroed();
+            if libc::sigaltstack(core::ptr::null(), &mut current) == 0 && current.ss_sp == self.base {
+                let off = libc::stack_t { ss_sp: core::ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 };
+                libc::sigaltstack(&off, core::ptr::null_mut());
+                libc::munmap(self.base, self.len);
+            }
+        }
+    }
+}

@@ -1,0 +1,517 @@
+//! The coroutine lifecycle: create, switch, kill, finish (the parent rule), destroy, and the
+//! reference counting that decides when a control block is freed.
+//!
+//! Everything here works on raw `*mut Block` and is `unsafe`: the safe Rust API
+//! (`coroutine.rs`) and the C ABI (`ffi.rs`) are thin shells that establish the contracts.
+//! All functions must be called on the thread that owns the blocks involved; the entry points
+//! check that with [`check_owner`].
+
+use crate::arch;
+use crate::block::{self, flags, Block, Entry, State};
+use crate::stack::Stack;
+use crate::thread::{next_id, Signal, ThreadCtx};
+use crate::Error;
+use core::any::Any;
+use core::ffi::c_void;
+use std::ffi::CString;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+
+/// What a suspended coroutine finds when it is resumed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Received {
+    pub signal: Signal,
+    pub value: usize,
+}
+
+/// The panic payload used to unwind a coroutine whose last handle was dropped. Caught at the
+/// coroutine's root and never reported as a panic.
+pub(crate) struct ForcedUnwind;
+
+/// Who may touch `b` from this thread.
+pub(crate) enum Access {
+    /// `b` belongs to this thread.
+    Owner,
+    /// `b`'s thread has exited: only destroy is possible.
+    Orphan,
+}
+
+/// Checks that `b` belongs to the calling thread (or is an orphan).
+///
+/// # Safety
+/// `b` must be a slab block (live or vacant).
+pub(crate) unsafe fn check_owner(ctx: &ThreadCtx, b: *const Block) -> Result<Access, Error> {
+    // SAFETY: slab blocks stay mapped; `owner` is atomic.
+    let owner = unsafe { (*b).owner.load(Ordering::Acquire) };
+    if owner == ctx.mark_ptr() {
+        Ok(Access::Owner)
+    } else if owner.is_null() {
+        Err(Error::Stale)
+    } else if unsafe { (*owner).alive.load(Ordering::Acquire) } {
+        // SAFETY (deref above): a mark outlives every block that points to it.
+        Err(Error::WrongThread)
+    } else {
+        Ok(Access::Orphan)
+    }
+}
+
+/// Everything a new coroutine needs.
+pub(crate) struct Spawn {
+    pub entry: Entry,
+    pub stack_size: usize,
+    pub name: Option<CString>,
+    pub userdata: *mut c_void,
+    pub unwind_on_drop: bool,
+}
+
+/// Creates a NEW coroutine whose parent is the current one. The caller owns one reference.
+pub(crate) fn create(spawn: Spawn) -> Result<*mut Block, Error> {
+    let ctx = ThreadCtx::get()?;
+    let usable = crate::stack::usable_size(spawn.stack_size)?;
+    // SAFETY: pool and cache are only touched by this thread, never across a switch.
+    let stack = unsafe { (*ctx.pool.get()).take(usable)? };
+    let b = match block::take_vacant(unsafe { &mut *ctx.vacant.get() }) {
+        Some(b) => b,
+        None => {
+            // SAFETY: as above.
+            unsafe { (*ctx.pool.get()).give(stack) };
+            return Err(Error::NoMemory);
+        }
+    };
+    let parent = ctx.current.get();
+    // SAFETY: a vacant block belongs to whoever took it; `parent` is this thread's current
+    // coroutine, alive while it runs; the stack is fresh and unused.
+    unsafe {
+        let blk = &*b;
+        std::sync::Arc::increment_strong_count(ctx.mark_ptr());
+        blk.owner.store(ctx.mark_ptr(), Ordering::Release);
+        blk.state.set(State::New);
+        blk.flags.set(if spawn.unwind_on_drop { flags::UNWIND_ON_DROP } else { 0 });
+        blk.refs.set(1);
+        (*parent).refs.set((*parent).refs.get() + 1);
+        blk.parent.set(parent);
+        blk.saved_sp.set(arch::init_stack(stack.top(), root, b.cast()));
+        *blk.stack.get() = Some(stack);
+        *blk.entry.get() = spawn.entry;
+        blk.id.set(next_id());
+        *blk.name.get() = spawn.name;
+        blk.userdata.set(spawn.userdata);
+    }
+    Ok(b)
+}
+
+/// Switches from the current coroutine to `to`, carrying `signal` and `value`; returns what the
+/// switch back into the caller carries.
+///
+/// # Safety
+/// `to` must be a slab block.
+pub(crate) unsafe fn switch(to: *mut Block, signal: Signal, value: usize) -> Result<Received, Error> {
+    let ctx = ThreadCtx::get()?;
+    // SAFETY: forwarded.
+    if let Access::Orphan = unsafe { check_owner(ctx, to)? } {
+        return Err(Error::WrongThread);
+    }
+    if to == ctx.current.get() {
+        return Ok(Received { signal, value });
+    }
+    // SAFETY: `to` is owned by this thread, so its fields are ours to read.
+    match unsafe { (*to).state.get() } {
+        State::Dead => Err(Error::Dead),
+        // Only the current coroutine runs, and that case was handled above.
+        State::Running => Err(Error::Busy),
+        // SAFETY: NEW or SUSPENDED blocks have a valid saved stack pointer.
+        State::New | State::Suspended => Ok(unsafe { transfer(ctx, to, signal, value) }),
+    }
+}
+
+/// Kills `target`: see docs/semantics.md ("Kill").
+///
+/// # Safety
+/// `target` must be a slab block.
+pub(crate) unsafe fn kill(target: *mut Block, reason: usize) -> Result<Received, Error> {
+    let ctx = ThreadCtx::get()?;
+    // SAFETY: forwarded.
+    if let Access::Orphan = unsafe { check_owner(ctx, target)? } {
+        return Err(Error::WrongThread);
+    }
+    // SAFETY: owned by this thread.
+    match unsafe { (*target).state.get() } {
+        State::New => {
+            // SAFETY: a NEW coroutine never ran, so nothing is on its stack.
+            unsafe { bury_unstarted(ctx, target) };
+            Ok(Received { signal: Signal::Value, value: reason })
+        }
+        // SAFETY: forwarded; `switch` handles the current coroutine and SUSPENDED targets.
+        _ => unsafe { switch(target, Signal::Killed, reason) },
+    }
+}
+
+/// Moves control from the current coroutine to `to` and back.
+///
+/// # Safety
+/// `to` is NEW or SUSPENDED and belongs to this thread; it is not the current coroutine.
+#[inline]
+unsafe fn transfer(ctx: &ThreadCtx, to: *mut Block, signal: Signal, value: usize) -> Received {
+    let from = ctx.current.get();
+    // SAFETY: both blocks belong to this thread and are alive (the current one runs; `to` is
+    // referenced by the caller).
+    unsafe {
+        if (*from).state.get() == State::Running {
+            (*from).state.set(State::Suspended);
+        }
+        (*to).state.set(State::Running);
+        ctx.current.set(to);
+        ctx.signal.set(signal);
+        if let Some(asan) = ctx.asan {
+            ctx.came_from.set(from);
+            let leaving =
+                if (*from).state.get() == State::Dead { None } else { Some(&mut *(*from).asan_fake_stack.as_ptr()) };
+            asan.start(leaving, stack_bounds(to));
+        }
+        let value = arch::switch((*from).saved_sp.as_ptr(), (*to).saved_sp.get(), value);
+        resumed(ctx, from);
+        Received { signal: ctx.signal.get(), value }
+    }
+}
+
+/// The bounds ASan must be told for a switch onto `b`'s stack.
+///
+/// # Safety
+/// `b` is a live block of this thread.
+unsafe fn stack_bounds(b: *const Block) -> crate::tools::StackBounds {
+    // SAFETY: per the contract.
+    unsafe {
+        match &*(*b).stack.get() {
+            Some(s) => crate::tools::StackBounds { bottom: s.bottom().cast(), size: s.usable() },
+            None => (*b).asan_bounds.get(),
+        }
+    }
+}
+
+/// First thing every coroutine does after a switch lands on its stack.
+///
+/// # Safety
+/// `me` is the coroutine now running on this thread.
+#[inline]
+unsafe fn resumed(ctx: &ThreadCtx, me: *mut Block) {
+    // SAFETY: per the contract; `came_from` and `dying` were set by the switch that brought us here.
+    unsafe {
+        if let Some(asan) = ctx.asan {
+            let from_bounds = asan.finish((*me).asan_fake_stack.get());
+            let from = ctx.came_from.get();
+            if !from.is_null() && (*(*from).stack.get()).is_none() {
+                (*from).asan_bounds.set(from_bounds);
+            }
+        }
+        let dying = ctx.dying.replace(core::ptr::null_mut());
+        if !dying.is_null() {
+            bury_finished(ctx, dying);
+        }
+    }
+}
+
+/// The root function of every coroutine stack: runs the entry, then finishes.
+unsafe extern "C" fn root(data: *mut u8, value: usize) -> ! {
+    let me = data.cast::<Block>();
+    let Ok(ctx) = ThreadCtx::get() else {
+        // Unreachable: a switch (which created the ctx) brought us here.
+        std::process::abort()
+    };
+    // SAFETY: we are the coroutine just switched to.
+    unsafe { resumed(ctx, me) };
+    // SAFETY: the entry is only taken here, on the coroutine's own first run.
+    let entry = core::mem::replace(unsafe { &mut *(*me).entry.get() }, Entry::Taken);
+    let outcome: Result<usize, Box<dyn Any + Send>> = match entry {
+        // SAFETY: the C caller promised a function of this signature that does not unwind.
+        Entry::C(f) => Ok(unsafe { f(Block::handle(me), value as *mut c_void) } as usize),
+        Entry::Rust(f) => panic::catch_unwind(AssertUnwindSafe(move || f(value))),
+        Entry::Taken => Ok(value),
+    };
+    // SAFETY: `me` is running and its entry has returned.
+    unsafe { finish(ctx, me, outcome) }
+}
+
+/// The parent rule: passes the outcome to the first ancestor that is not DEAD, and never returns.
+///
+/// # Safety
+/// `me` is the running coroutine and nothing of its own remains to run on its stack.
+unsafe fn finish(ctx: &ThreadCtx, me: *mut Block, outcome: Result<usize, Box<dyn Any + Send>>) -> ! {
+    let (signal, value) = match outcome {
+        Ok(v) => (Signal::Value, v),
+        Err(payload) if payload.is::<ForcedUnwind>() => (Signal::Value, 0),
+        Err(payload) => {
+            ctx.panic.set(Some(payload));
+            (Signal::Panic, 0)
+        }
+    };
+    // SAFETY: `me` and its ancestors are blocks of this thread kept alive by the parent links;
+    // the walk ends because a thread's main coroutine is never DEAD while the thread runs.
+    unsafe {
+        (*me).state.set(State::Dead);
+        let mut target = (*me).parent.get();
+        while (*target).state.get() == State::Dead {
+            target = (*target).parent.get();
+        }
+        ctx.dying.set(me);
+        transfer(ctx, target, signal, value);
+    }
+    // A finished coroutine is never resumed: its saved stack pointer is never switched to.
+    std::process::abort()
+}
+
+/// Releases the stack of a coroutine that just finished (we run on another stack now), and the
+/// block too if nothing refers to it any more.
+///
+/// # Safety
+/// `b` is a DEAD block of this thread whose stack is no longer in use.
+unsafe fn bury_finished(ctx: &ThreadCtx, b: *mut Block) {
+    // SAFETY: per the contract; the pool is not borrowed across switches.
+    unsafe {
+        if let Some(stack) = (*(*b).stack.get()).take() {
+            (*ctx.pool.get()).give(stack);
+        }
+        if (*b).refs.get() == 0 {
+            let parent = free_block(b);
+            if !parent.is_null() {
+                release_ref(parent);
+            }
+        }
+    }
+}
+
+/// Makes a NEW coroutine DEAD without running it.
+///
+/// # Safety
+/// `b` is a NEW block this thread may touch (owned, or an orphan being destroyed).
+unsafe fn bury_unstarted(ctx: &ThreadCtx, b: *mut Block) {
+    // SAFETY: per the contract; the entry is moved out before it is dropped, because dropping
+    // a Rust closure runs arbitrary code (which may even switch).
+    unsafe {
+        (*b).state.set(State::Dead);
+        if let Some(stack) = (*(*b).stack.get()).take() {
+            give_stack(ctx, b, stack);
+        }
+        let entry = core::mem::replace(&mut *(*b).entry.get(), Entry::Taken);
+        drop(entry);
+    }
+}
+
+/// Returns a stack to this thread's pool if `b` is ours; unmaps it otherwise (orphans).
+///
+/// # Safety
+/// Nothing runs on `stack`.
+unsafe fn give_stack(ctx: &ThreadCtx, b: *const Block, stack: Stack) {
+    // SAFETY: `owner` is atomic; the pool is not borrowed across switches.
+    unsafe {
+        if (*b).owner.load(Ordering::Relaxed) == ctx.mark_ptr() {
+            (*ctx.pool.get()).give(stack);
+        } else {
+            drop(stack);
+        }
+    }
+}
+
+/// Adds a reference.
+///
+/// # Safety
+/// `b` is a live block of this thread.
+pub(crate) unsafe fn add_ref(b: *mut Block) {
+    // SAFETY: per the contract.
+    unsafe { (*b).refs.set((*b).refs.get() + 1) };
+}
+
+/// Drops a reference; frees the block when none are left and it is not running. A SUSPENDED
+/// Rust coroutine that loses its last reference is unwound first.
+///
+/// # Safety
+/// `b` is a live block the caller holds a reference to, and the caller may touch it (owner
+/// thread, or the thread destroying an orphan).
+pub(crate) unsafe fn release_ref(mut b: *mut Block) {
+    // A loop rather than recursion: freeing a block releases its parent, and so on up the chain.
+    loop {
+        // SAFETY: per the contract; each iteration holds the reference being released.
+        unsafe {
+            let refs = (*b).refs.get() - 1;
+            (*b).refs.set(refs);
+            if refs > 0 {
+                return;
+            }
+            match (*b).state.get() {
+                // Freed by `bury_finished` when it finishes.
+                State::Running => return,
+                State::Suspended => {
+                    suspended_unreferenced(b);
+                    return;
+                }
+                State::New => {
+                    if let Ok(ctx) = ThreadCtx::get() {
+                        bury_unstarted(ctx, b);
+                    }
+                }
+                State::Dead => {}
+            }
+            let parent = free_block(b);
+            if parent.is_null() {
+                return;
+            }
+            b = parent;
+        }
+    }
+}
+
+/// A SUSPENDED coroutine lost its last reference.
+///
+/// # Safety
+/// As for [`release_ref`]; `b` has no references left.
+unsafe fn suspended_unreferenced(b: *mut Block) {
+    let Ok(ctx) = ThreadCtx::get() else { return };
+    // SAFETY: per the contract.
+    unsafe {
+        let ours = (*b).owner.load(Ordering::Relaxed) == ctx.mark_ptr();
+        if !ours {
+            // An orphan: it can never run again. Release its stack unrun.
+            (*b).state.set(State::Dead);
+            drop((*(*b).stack.get()).take());
+            let parent = free_block(b);
+            if !parent.is_null() {
+                release_ref(parent);
+            }
+        } else if (*b).flags.get() & flags::UNWIND_ON_DROP != 0 {
+            // Unwind it, with the current coroutine as its parent so control comes back here.
+            let me = ctx.current.get();
+            add_ref(me);
+            let old_parent = (*b).parent.replace(me);
+            (*b).refs.set(1); // held by this function while it unwinds
+            release_ref(old_parent);
+            let _ = transfer(ctx, b, Signal::Unwind, 0);
+            // If it refused to die it keeps our reference and stays suspended (leaked).
+            if (*b).state.get() == State::Dead {
+                release_ref(b);
+            }
+        }
+        // A C coroutine is never unwound behind the program's back; the C ABI prevents this
+        // case (destroy refuses SUSPENDED coroutines), so there is nothing to do.
+    }
+}
+
+/// Empties `b` and returns it to the vacant list; returns its former parent, whose reference the
+/// caller must release.
+///
+/// # Safety
+/// `b` has no references and is NEW-buried or DEAD; the caller may touch it.
+unsafe fn free_block(b: *mut Block) -> *mut Block {
+    // SAFETY: per the contract; after this the block is vacant.
+    unsafe {
+        let blk = &*b;
+        let parent = blk.parent.replace(core::ptr::null_mut());
+        drop((*blk.stack.get()).take());
+        *blk.entry.get() = Entry::Taken;
+        *blk.name.get() = None;
+        blk.userdata.set(core::ptr::null_mut());
+        blk.asan_fake_stack.set(core::ptr::null_mut());
+        blk.asan_bounds.set(crate::tools::StackBounds::UNKNOWN);
+        blk.flags.set(0);
+        blk.state.set(State::Dead);
+        blk.invalidate_handles();
+        let mark = blk.owner.swap(core::ptr::null_mut(), Ordering::AcqRel);
+        let ctx = ThreadCtx::peek();
+        if !ctx.is_null() && (*ctx).mark_ptr() == mark {
+            block::give_vacant(&mut *(*ctx).vacant.get(), b);
+        } else {
+            let mut one = vec![b];
+            block::spill_vacant(&mut one, 0);
+        }
+        if !mark.is_null() {
+            std::sync::Arc::decrement_strong_count(mark);
+        }
+        parent
+    }
+}
+
+/// Changes `c`'s parent: see docs/semantics.md.
+///
+/// # Safety
+/// `c` and `parent` are slab blocks.
+pub(crate) unsafe fn set_parent(c: *mut Block, parent: *mut Block) -> Result<(), Error> {
+    let ctx = ThreadCtx::get()?;
+    // SAFETY: forwarded; owner checks first, then fields of this thread's blocks.
+    unsafe {
+        if let Access::Orphan = check_owner(ctx, c)? {
+            return Err(Error::WrongThread);
+        }
+        if let Access::Orphan = check_owner(ctx, parent)? {
+            return Err(Error::WrongThread);
+        }
+        if (*c).is_main() {
+            return Err(Error::Main);
+        }
+        let mut p = parent;
+        while !p.is_null() {
+            if p == c {
+                return Err(Error::Cycle);
+            }
+            p = (*p).parent.get();
+        }
+        add_ref(parent);
+        let old = (*c).parent.replace(parent);
+        release_ref(old);
+    }
+    Ok(())
+}
+
+/// Releases the C caller's reference (`coro_destroy`).
+///
+/// # Safety
+/// `b` is a slab block named by a handle that passed its generation check.
+pub(crate) unsafe fn destroy(b: *mut Block) -> Result<(), Error> {
+    let ctx = ThreadCtx::get()?;
+    // SAFETY: forwarded; after the owner check the fields are ours.
+    unsafe {
+        let access = check_owner(ctx, b)?;
+        if (*b).is_main() {
+            return Err(Error::Main);
+        }
+        match ((*b).state.get(), access) {
+            (State::New, _) => bury_unstarted(ctx, b),
+            (State::Dead, _) => {}
+            (State::Suspended, Access::Orphan) => {
+                (*b).state.set(State::Dead);
+                drop((*(*b).stack.get()).take());
+            }
+            (State::Running | State::Suspended, _) => return Err(Error::Busy),
+        }
+        (*b).invalidate_handles();
+        release_ref(b);
+    }
+    Ok(())
+}
+
+/// The current coroutine of this thread (its main one when none other runs).
+pub(crate) fn current() -> Result<*mut Block, Error> {
+    Ok(ThreadCtx::get()?.current.get())
+}
+
+/// This thread's main coroutine.
+pub(crate) fn main() -> Result<*mut Block, Error> {
+    Ok(ThreadCtx::get()?.main)
+}
+
+/// Checks that `b` may be inspected by this thread (owner only).
+///
+/// # Safety
+/// `b` is a slab block.
+pub(crate) unsafe fn owned(b: *const Block) -> Result<&'static Block, Error> {
+    let ctx = ThreadCtx::get()?;
+    // SAFETY: forwarded; an owned block stays alive while the caller holds its handle.
+    unsafe {
+        match check_owner(ctx, b)? {
+            Access::Owner => Ok(&*b),
+            Access::Orphan => Err(Error::WrongThread),
+        }
+    }
+}
+
+/// Takes the panic payload a [`Signal::Panic`] announced.
+pub(crate) fn take_panic() -> Option<Box<dyn Any + Send>> {
+    ThreadCtx::get().ok()?.panic.take()
+}
