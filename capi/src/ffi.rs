@@ -28,7 +28,7 @@ pub const CORO_MAX_STACK_SIZE: usize = 1073741824;
 /// Status codes. Every function returns one; the numbers never change.
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum coro_status {
+pub enum coro_status_code {
     /// Success.
     CORO_OK = 0,
     /// Not an error: the pending `coro_switch`/`coro_kill` of the caller was interrupted by
@@ -55,13 +55,13 @@ pub enum coro_status {
     CORO_EPANIC = 10,
 }
 
-/// A status code: one of the `coro_status` values, carried as a fixed-width integer.
+/// A status code: one of the `coro_status_code` values, carried as a fixed-width integer.
 pub type coro_status_t = u32;
 
 /// Where a coroutine is in its life.
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum coro_state {
+pub enum coro_state_code {
     /// Created, never switched to.
     CORO_NEW = 0,
     /// The current coroutine of its thread.
@@ -72,12 +72,11 @@ pub enum coro_state {
     CORO_DEAD = 3,
 }
 
-/// A coroutine state: one of the `coro_state` values.
+/// A coroutine state: one of the `coro_state_code` values.
 pub type coro_state_t = u32;
 
 /// A coroutine handle. Opaque: a token, not a pointer to dereference. A handle stays valid until
 /// `coro_destroy`; after that every call with it returns `CORO_ESTALE` (see `coro_destroy`).
-#[repr(C)]
 pub struct coro_t {
     _opaque: [u8; 0],
 }
@@ -85,7 +84,7 @@ pub struct coro_t {
 /// A coroutine's entry function. It receives its own handle and the value of the first switch
 /// into it; what it returns is delivered to its parent (the first ancestor that is not DEAD),
 /// whose pending switch returns it. It must not unwind (no C++ exception, no longjmp out).
-pub type coro_entry_t = Option<unsafe extern "C" fn(this: *mut coro_t, value: *mut c_void) -> *mut c_void>;
+pub type coro_entry_t = Option<unsafe extern "C" fn(coro: *mut coro_t, value: *mut c_void) -> *mut c_void>;
 
 /// Options for `coro_new`. Initialise with `coro_options_init`, then set fields.
 #[repr(C)]
@@ -106,20 +105,20 @@ pub struct coro_options_t {
 }
 
 /// Runs an API body: catches any panic and maps the result to a status.
-fn boundary(body: impl FnOnce() -> Result<coro_status, Error>) -> coro_status_t {
+fn boundary(body: impl FnOnce() -> Result<coro_status_code, Error>) -> coro_status_t {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(status)) => status as coro_status_t,
         Ok(Err(e)) => status_of(e) as coro_status_t,
         Err(payload) => {
             // Dropping a payload runs foreign code; keep that inside a boundary too.
             let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
-            coro_status::CORO_EPANIC as coro_status_t
+            coro_status_code::CORO_EPANIC as coro_status_t
         }
     }
 }
 
-fn status_of(e: Error) -> coro_status {
-    use coro_status::*;
+fn status_of(e: Error) -> coro_status_code {
+    use coro_status_code::*;
     match e {
         Error::Killed { .. } => CORO_KILLED,
         Error::Invalid => CORO_EINVAL,
@@ -173,10 +172,10 @@ fn handle(b: *mut Block) -> *mut coro_t {
 ///
 /// # Safety
 /// `received` is NULL or writable.
-unsafe fn deliver(r: Received, received: *mut *mut c_void) -> Result<coro_status, Error> {
+unsafe fn deliver(r: Received, received: *mut *mut c_void) -> Result<coro_status_code, Error> {
     let status = match r.signal {
-        Signal::Value => coro_status::CORO_OK,
-        Signal::Killed | Signal::Unwind => coro_status::CORO_KILLED,
+        Signal::Value => coro_status_code::CORO_OK,
+        Signal::Killed | Signal::Unwind => coro_status_code::CORO_KILLED,
         Signal::Panic => {
             drop(switch::take_panic());
             return Err(Error::Panicked);
@@ -198,15 +197,24 @@ unsafe fn deliver(r: Received, received: *mut *mut c_void) -> Result<coro_status
 /// Thread: the coroutine belongs to the calling thread.
 /// Returns `CORO_OK`; `CORO_EINVAL` (NULL `entry` or `out`, `struct_size` too small, stack size
 /// out of range, nonzero `flags`); `CORO_ENOMEM`.
+///
+/// # Safety
+/// `opts` is NULL or points to a readable `coro_options_t` of `opts->struct_size` bytes whose `name` is NULL or a NUL-terminated string; `out` is NULL or writable.
 #[no_mangle]
-pub extern "C" fn coro_new(entry: coro_entry_t, opts: *const coro_options_t, out: *mut *mut coro_t) -> coro_status_t {
+pub unsafe extern "C" fn coro_new(
+    entry: coro_entry_t,
+    opts: *const coro_options_t,
+    out: *mut *mut coro_t,
+) -> coro_status_t {
     boundary(|| {
         let out = required(out)?;
         let entry = entry.ok_or(Error::Invalid)?;
         let mut spawn = Spawn {
             // SAFETY: `coro_t` and `Block` are the same object seen from C and from Rust; the
             // function pointer types differ only in that pointee type.
-            entry: Entry::C(unsafe { core::mem::transmute::<_, CEntry>(entry) }),
+            entry: Entry::C(unsafe {
+                core::mem::transmute::<unsafe extern "C" fn(*mut coro_t, *mut c_void) -> *mut c_void, CEntry>(entry)
+            }),
             stack_size: 0,
             name: None,
             userdata: core::ptr::null_mut(),
@@ -234,7 +242,7 @@ pub extern "C" fn coro_new(entry: coro_entry_t, opts: *const coro_options_t, out
         let b = switch::create(spawn)?;
         // SAFETY: checked non-null.
         unsafe { put(out, handle(b)) };
-        Ok(coro_status::CORO_OK)
+        Ok(coro_status_code::CORO_OK)
     })
 }
 
@@ -250,8 +258,11 @@ pub extern "C" fn coro_new(entry: coro_entry_t, opts: *const coro_options_t, out
 /// reason); `CORO_EINVAL` (NULL `to`); `CORO_ESTALE`; `CORO_EDEAD`; `CORO_ETHREAD`;
 /// `CORO_EPANIC` (a Rust coroutine panicked and its parent chain led here). On an error nothing
 /// changes and no switch happens.
+///
+/// # Safety
+/// `to` is NULL or a handle returned by this library; `received` is NULL or writable.
 #[no_mangle]
-pub extern "C" fn coro_switch(to: *mut coro_t, value: *mut c_void, received: *mut *mut c_void) -> coro_status_t {
+pub unsafe extern "C" fn coro_switch(to: *mut coro_t, value: *mut c_void, received: *mut *mut c_void) -> coro_status_t {
     boundary(|| {
         // SAFETY: the handle is checked before use; `received` is NULL or writable.
         unsafe {
@@ -272,8 +283,15 @@ pub extern "C" fn coro_switch(to: *mut coro_t, value: *mut c_void, received: *mu
 /// Thread: `target` must belong to the calling thread.
 /// Returns `CORO_OK`; `CORO_KILLED`; `CORO_EINVAL` (NULL `target`); `CORO_ESTALE`; `CORO_EDEAD`;
 /// `CORO_ETHREAD`; `CORO_EPANIC`.
+///
+/// # Safety
+/// `target` is NULL or a handle returned by this library; `received` is NULL or writable.
 #[no_mangle]
-pub extern "C" fn coro_kill(target: *mut coro_t, reason: *mut c_void, received: *mut *mut c_void) -> coro_status_t {
+pub unsafe extern "C" fn coro_kill(
+    target: *mut coro_t,
+    reason: *mut c_void,
+    received: *mut *mut c_void,
+) -> coro_status_t {
     boundary(|| {
         // SAFETY: the handle is checked before use; `received` is NULL or writable.
         unsafe {
@@ -292,12 +310,15 @@ pub extern "C" fn coro_kill(target: *mut coro_t, reason: *mut c_void, received: 
 /// coroutine, which can never run again, is released without running).
 /// Returns `CORO_OK`; `CORO_EINVAL` (NULL); `CORO_ESTALE`; `CORO_EBUSY` (RUNNING or SUSPENDED);
 /// `CORO_EMAIN` (a main coroutine); `CORO_ETHREAD`.
+///
+/// # Safety
+/// `c` is NULL or a handle returned by this library.
 #[no_mangle]
-pub extern "C" fn coro_destroy(c: *mut coro_t) -> coro_status_t {
+pub unsafe extern "C" fn coro_destroy(c: *mut coro_t) -> coro_status_t {
     boundary(|| {
         // SAFETY: the handle is checked before use.
         unsafe { switch::destroy(block_of(c)?)? };
-        Ok(coro_status::CORO_OK)
+        Ok(coro_status_code::CORO_OK)
     })
 }
 
@@ -305,8 +326,11 @@ pub extern "C" fn coro_destroy(c: *mut coro_t) -> coro_status_t {
 /// no name, NULL userdata, no flags.
 ///
 /// Returns `CORO_OK`, or `CORO_EINVAL` if `opts` is NULL.
+///
+/// # Safety
+/// `opts` is NULL or points to writable memory for a `coro_options_t`.
 #[no_mangle]
-pub extern "C" fn coro_options_init(opts: *mut coro_options_t) -> coro_status_t {
+pub unsafe extern "C" fn coro_options_init(opts: *mut coro_options_t) -> coro_status_t {
     boundary(|| {
         let opts = required(opts)?;
         let defaults = coro_options_t {
@@ -318,7 +342,7 @@ pub extern "C" fn coro_options_init(opts: *mut coro_options_t) -> coro_status_t 
         };
         // SAFETY: checked non-null; the caller provides a writable struct.
         unsafe { put(opts, defaults) };
-        Ok(coro_status::CORO_OK)
+        Ok(coro_status_code::CORO_OK)
     })
 }
 
@@ -327,14 +351,17 @@ pub extern "C" fn coro_options_init(opts: *mut coro_options_t) -> coro_status_t 
 /// destroy it.
 ///
 /// Returns `CORO_OK`; `CORO_EINVAL` (NULL `out`); `CORO_ENOMEM`.
+///
+/// # Safety
+/// `out` is NULL or writable.
 #[no_mangle]
-pub extern "C" fn coro_current(out: *mut *mut coro_t) -> coro_status_t {
+pub unsafe extern "C" fn coro_current(out: *mut *mut coro_t) -> coro_status_t {
     boundary(|| {
         let out = required(out)?;
         let b = switch::current()?;
         // SAFETY: checked non-null.
         unsafe { put(out, handle(b)) };
-        Ok(coro_status::CORO_OK)
+        Ok(coro_status_code::CORO_OK)
     })
 }
 
@@ -343,14 +370,17 @@ pub extern "C" fn coro_current(out: *mut *mut coro_t) -> coro_status_t {
 /// destroy it.
 ///
 /// Returns `CORO_OK`; `CORO_EINVAL` (NULL `out`); `CORO_ENOMEM`.
+///
+/// # Safety
+/// `out` is NULL or writable.
 #[no_mangle]
-pub extern "C" fn coro_main(out: *mut *mut coro_t) -> coro_status_t {
+pub unsafe extern "C" fn coro_main(out: *mut *mut coro_t) -> coro_status_t {
     boundary(|| {
         let out = required(out)?;
         let b = switch::main()?;
         // SAFETY: checked non-null.
         unsafe { put(out, handle(b)) };
-        Ok(coro_status::CORO_OK)
+        Ok(coro_status_code::CORO_OK)
     })
 }
 
@@ -361,25 +391,28 @@ fn inspect<T>(c: *const coro_t, f: impl FnOnce(&Block) -> Result<T, Error>) -> R
     f(b)
 }
 
-/// Stores the state of `c` (a `coro_state` value) in `*out`.
+/// Stores the state of `c` (a `coro_state_code` value) in `*out`.
 ///
 /// Thread: `c` must belong to the calling thread.
 /// Returns `CORO_OK`; `CORO_EINVAL` (NULL argument); `CORO_ESTALE`; `CORO_ETHREAD`.
+///
+/// # Safety
+/// `c` is NULL or a handle returned by this library; `out` is NULL or writable.
 #[no_mangle]
-pub extern "C" fn coro_state(c: *const coro_t, out: *mut coro_state_t) -> coro_status_t {
+pub unsafe extern "C" fn coro_state(c: *const coro_t, out: *mut coro_state_t) -> coro_status_t {
     boundary(|| {
         let out = required(out)?;
         let state = inspect(c, |b| {
             Ok(match b.state.get() {
-                State::New => coro_state::CORO_NEW,
-                State::Running => coro_state::CORO_RUNNING,
-                State::Suspended => coro_state::CORO_SUSPENDED,
-                State::Dead => coro_state::CORO_DEAD,
+                State::New => coro_state_code::CORO_NEW,
+                State::Running => coro_state_code::CORO_RUNNING,
+                State::Suspended => coro_state_code::CORO_SUSPENDED,
+                State::Dead => coro_state_code::CORO_DEAD,
             })
         })?;
         // SAFETY: checked non-null.
         unsafe { put(out, state as coro_state_t) };
-        Ok(coro_status::CORO_OK)
+        Ok(coro_status_code::CORO_OK)
     })
 }
 
@@ -388,15 +421,18 @@ pub extern "C" fn coro_state(c: *const coro_t, out: *mut coro_state_t) -> coro_s
 ///
 /// Thread: `c` must belong to the calling thread.
 /// Returns `CORO_OK`; `CORO_EINVAL` (NULL argument); `CORO_ESTALE`; `CORO_ETHREAD`.
+///
+/// # Safety
+/// `c` is NULL or a handle returned by this library; `out` is NULL or writable.
 #[no_mangle]
-pub extern "C" fn coro_parent(c: *const coro_t, out: *mut *mut coro_t) -> coro_status_t {
+pub unsafe extern "C" fn coro_parent(c: *const coro_t, out: *mut *mut coro_t) -> coro_status_t {
     boundary(|| {
         let out = required(out)?;
         let parent = inspect(c, |b| Ok(b.parent.get()))?;
         let h = if parent.is_null() { core::ptr::null_mut() } else { handle(parent) };
         // SAFETY: checked non-null.
         unsafe { put(out, h) };
-        Ok(coro_status::CORO_OK)
+        Ok(coro_status_code::CORO_OK)
     })
 }
 
@@ -406,12 +442,15 @@ pub extern "C" fn coro_parent(c: *const coro_t, out: *mut *mut coro_t) -> coro_s
 /// Returns `CORO_OK`; `CORO_EINVAL` (NULL argument); `CORO_ESTALE`; `CORO_ETHREAD`;
 /// `CORO_ECYCLE` (`c` would become its own ancestor, including `parent == c`); `CORO_EMAIN`
 /// (`c` is a main coroutine: mains have no parent).
+///
+/// # Safety
+/// `c` and `parent` are NULL or handles returned by this library.
 #[no_mangle]
-pub extern "C" fn coro_set_parent(c: *mut coro_t, parent: *mut coro_t) -> coro_status_t {
+pub unsafe extern "C" fn coro_set_parent(c: *mut coro_t, parent: *mut coro_t) -> coro_status_t {
     boundary(|| {
         // SAFETY: both handles are checked before use.
         unsafe { switch::set_parent(block_of(c)?, block_of(parent)?)? };
-        Ok(coro_status::CORO_OK)
+        Ok(coro_status_code::CORO_OK)
     })
 }
 
@@ -419,12 +458,15 @@ pub extern "C" fn coro_set_parent(c: *mut coro_t, parent: *mut coro_t) -> coro_s
 ///
 /// Thread: `c` must belong to the calling thread.
 /// Returns `CORO_OK`; `CORO_EINVAL` (NULL `c`); `CORO_ESTALE`; `CORO_ETHREAD`.
+///
+/// # Safety
+/// `c` is NULL or a handle returned by this library.
 #[no_mangle]
-pub extern "C" fn coro_set_userdata(c: *mut coro_t, userdata: *mut c_void) -> coro_status_t {
+pub unsafe extern "C" fn coro_set_userdata(c: *mut coro_t, userdata: *mut c_void) -> coro_status_t {
     boundary(|| {
         inspect(c, |b| {
             b.userdata.set(userdata);
-            Ok(coro_status::CORO_OK)
+            Ok(coro_status_code::CORO_OK)
         })
     })
 }
@@ -433,14 +475,17 @@ pub extern "C" fn coro_set_userdata(c: *mut coro_t, userdata: *mut c_void) -> co
 ///
 /// Thread: `c` must belong to the calling thread.
 /// Returns `CORO_OK`; `CORO_EINVAL` (NULL argument); `CORO_ESTALE`; `CORO_ETHREAD`.
+///
+/// # Safety
+/// `c` is NULL or a handle returned by this library; `out` is NULL or writable.
 #[no_mangle]
-pub extern "C" fn coro_userdata(c: *const coro_t, out: *mut *mut c_void) -> coro_status_t {
+pub unsafe extern "C" fn coro_userdata(c: *const coro_t, out: *mut *mut c_void) -> coro_status_t {
     boundary(|| {
         let out = required(out)?;
         let ud = inspect(c, |b| Ok(b.userdata.get()))?;
         // SAFETY: checked non-null.
         unsafe { put(out, ud) };
-        Ok(coro_status::CORO_OK)
+        Ok(coro_status_code::CORO_OK)
     })
 }
 
@@ -449,15 +494,18 @@ pub extern "C" fn coro_userdata(c: *const coro_t, out: *mut *mut c_void) -> coro
 ///
 /// Thread: `c` must belong to the calling thread.
 /// Returns `CORO_OK`; `CORO_EINVAL` (NULL `c`); `CORO_ESTALE`; `CORO_ETHREAD`; `CORO_ENOMEM`.
+///
+/// # Safety
+/// `c` is NULL or a handle returned by this library; `name` is NULL or a NUL-terminated string.
 #[no_mangle]
-pub extern "C" fn coro_set_name(c: *mut coro_t, name: *const c_char) -> coro_status_t {
+pub unsafe extern "C" fn coro_set_name(c: *mut coro_t, name: *const c_char) -> coro_status_t {
     boundary(|| {
         // SAFETY: the caller passes NULL or a NUL-terminated string.
         let name = (!name.is_null()).then(|| CString::from(unsafe { CStr::from_ptr(name) }));
         inspect(c, |b| {
             // SAFETY: names are only replaced on the owning thread (checked by `inspect`).
             unsafe { *b.name.get() = name };
-            Ok(coro_status::CORO_OK)
+            Ok(coro_status_code::CORO_OK)
         })
     })
 }
@@ -467,15 +515,18 @@ pub extern "C" fn coro_set_name(c: *mut coro_t, name: *const c_char) -> coro_sta
 ///
 /// Thread: `c` must belong to the calling thread.
 /// Returns `CORO_OK`; `CORO_EINVAL` (NULL argument); `CORO_ESTALE`; `CORO_ETHREAD`.
+///
+/// # Safety
+/// `c` is NULL or a handle returned by this library; `out` is NULL or writable.
 #[no_mangle]
-pub extern "C" fn coro_name(c: *const coro_t, out: *mut *const c_char) -> coro_status_t {
+pub unsafe extern "C" fn coro_name(c: *const coro_t, out: *mut *const c_char) -> coro_status_t {
     boundary(|| {
         let out = required(out)?;
         // SAFETY: read on the owning thread (checked by `inspect`).
         let name = inspect(c, |b| Ok(unsafe { (*b.name.get()).as_ref().map_or(core::ptr::null(), |n| n.as_ptr()) }))?;
         // SAFETY: checked non-null.
         unsafe { put(out, name) };
-        Ok(coro_status::CORO_OK)
+        Ok(coro_status_code::CORO_OK)
     })
 }
 
@@ -484,14 +535,17 @@ pub extern "C" fn coro_name(c: *const coro_t, out: *mut *const c_char) -> coro_s
 ///
 /// Thread: `c` must belong to the calling thread.
 /// Returns `CORO_OK`; `CORO_EINVAL` (NULL argument); `CORO_ESTALE`; `CORO_ETHREAD`.
+///
+/// # Safety
+/// `c` is NULL or a handle returned by this library; `out` is NULL or writable.
 #[no_mangle]
-pub extern "C" fn coro_id(c: *const coro_t, out: *mut u64) -> coro_status_t {
+pub unsafe extern "C" fn coro_id(c: *const coro_t, out: *mut u64) -> coro_status_t {
     boundary(|| {
         let out = required(out)?;
         let id = inspect(c, |b| Ok(b.id.get()))?;
         // SAFETY: checked non-null.
         unsafe { put(out, id) };
-        Ok(coro_status::CORO_OK)
+        Ok(coro_status_code::CORO_OK)
     })
 }
 

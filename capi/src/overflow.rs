@@ -6,27 +6,35 @@
 //! Faults that are not ours go to whatever handler was installed before (or the default action).
 
 use crate::thread::ThreadCtx;
-use core::mem::MaybeUninit;
-use std::sync::Once;
+use std::sync::{Once, OnceLock};
 
-static INSTALL: Once = Once::new();
-static mut PREVIOUS_SEGV: MaybeUninit<libc::sigaction> = MaybeUninit::uninit();
-static mut PREVIOUS_BUS: MaybeUninit<libc::sigaction> = MaybeUninit::uninit();
+/// The dispositions that were in place before ours, for faults that are not overflows.
+struct Previous {
+    segv: libc::sigaction,
+    bus: libc::sigaction,
+}
+
+static PREVIOUS: OnceLock<Previous> = OnceLock::new();
 
 /// Installs the fault handler once per process.
 pub(crate) fn install_handler() {
+    static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
-        // SAFETY: `call_once` serialises this block; the PREVIOUS_* statics are written here,
-        // before the handler that reads them is installed, and never written again.
+        // SAFETY: querying and setting signal dispositions with valid, initialised structs.
+        // PREVIOUS is filled before our handler (its only reader) is installed.
         unsafe {
+            let query = |sig| {
+                let mut old: libc::sigaction = core::mem::zeroed();
+                libc::sigaction(sig, core::ptr::null(), &mut old);
+                old
+            };
+            PREVIOUS.get_or_init(|| Previous { segv: query(libc::SIGSEGV), bus: query(libc::SIGBUS) });
             let mut action: libc::sigaction = core::mem::zeroed();
             action.sa_sigaction = on_fault as *const () as usize;
             action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
             libc::sigemptyset(&mut action.sa_mask);
-            for (sig, previous) in [(libc::SIGSEGV, &raw mut PREVIOUS_SEGV), (libc::SIGBUS, &raw mut PREVIOUS_BUS)] {
-                libc::sigaction(sig, core::ptr::null(), (*previous).as_mut_ptr());
-                libc::sigaction(sig, &action, core::ptr::null_mut());
-            }
+            libc::sigaction(libc::SIGSEGV, &action, core::ptr::null_mut());
+            libc::sigaction(libc::SIGBUS, &action, core::ptr::null_mut());
         }
     });
 }
@@ -37,29 +45,29 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, uctx: *mut 
     if let Some(report) = overflowed_coroutine(addr) {
         report.write_and_abort();
     }
-    // SAFETY: the statics were initialised before this handler was installed.
-    let previous = unsafe {
-        if sig == libc::SIGBUS {
-            (*(&raw const PREVIOUS_BUS)).assume_init_ref()
-        } else {
-            (*(&raw const PREVIOUS_SEGV)).assume_init_ref()
-        }
-    };
-    chain(sig, info, uctx, previous);
+    // OnceLock::get is a plain atomic load: fine in a signal handler.
+    match PREVIOUS.get() {
+        Some(p) => chain(sig, info, uctx, if sig == libc::SIGBUS { &p.bus } else { &p.segv }),
+        None => reset_to_default(sig),
+    }
+}
+
+/// Restores the default action; returning from the handler then re-runs the faulting
+/// instruction and the kernel applies it (a core dump, as if we had never been here).
+fn reset_to_default(sig: libc::c_int) {
+    // SAFETY: resetting a signal disposition has no memory preconditions.
+    unsafe {
+        let mut dfl: libc::sigaction = core::mem::zeroed();
+        dfl.sa_sigaction = libc::SIG_DFL;
+        libc::sigaction(sig, &dfl, core::ptr::null_mut());
+    }
 }
 
 /// Hands a fault that is not a coroutine overflow to the handler that was there before.
 fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, uctx: *mut libc::c_void, previous: &libc::sigaction) {
     let handler = previous.sa_sigaction;
     if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
-        // Restore the default action and return: the faulting instruction runs again and the
-        // kernel applies it (a core dump, as if we had never been here).
-        // SAFETY: resetting a signal disposition has no memory preconditions.
-        unsafe {
-            let mut dfl: libc::sigaction = core::mem::zeroed();
-            dfl.sa_sigaction = libc::SIG_DFL;
-            libc::sigaction(sig, &dfl, core::ptr::null_mut());
-        }
+        reset_to_default(sig);
     } else if previous.sa_flags & libc::SA_SIGINFO != 0 {
         // SAFETY: the previous owner installed this as an SA_SIGINFO handler.
         let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =

@@ -1,0 +1,59 @@
+# uthread: one command builds and runs each thing. See README.md.
+#   make demo     build what the demo needs and run it
+#   make test     every test: Rust, C (plain, ASan, valgrind), aarch64 under qemu, examples
+#   make bench    benchmarks against the peers, measured in the same run
+#   make header   regenerate include/coro.h (pinned cbindgen)
+#   make lint     rustfmt + clippy, warnings are errors
+
+CARGO ?= cargo
+export CORO_LIB_DIR ?= $(CURDIR)/target/debug
+
+.PHONY: all build release demo test test-rust test-c test-arch test-examples bench header check-header lint clean deps
+
+all: build
+
+deps:
+	ci/deps.sh
+
+build:
+	$(CARGO) build -p coro
+
+release:
+	$(CARGO) build -p coro --release
+
+header:
+	ci/header.sh
+
+check-header:
+	ci/header.sh --check
+
+demo: deps release
+	CORO_LIB_DIR=$(CURDIR)/target/release ci/build-examples.sh
+	target/examples/echo_server --demo
+
+test: deps build
+	$(MAKE) --no-print-directory test-rust test-c test-arch test-examples
+	@echo "make test: all suites passed"
+
+test-rust:
+	$(CARGO) test --workspace
+
+test-c: build
+	ci/test-c.sh
+
+test-arch:
+	ci/test-arch.sh
+
+test-examples: build
+	ci/test-examples.sh
+
+bench: deps
+	$(CARGO) run --release -p coro-bench
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+clean:
+	$(CARGO) clean
+	rm -rf .tools

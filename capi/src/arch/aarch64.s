@@ -1,0 +1,185 @@
+/* Context switch for aarch64, AAPCS64.
+ *
+ * Shared verbatim by the Rust crate (global_asm!, LLVM assembler) and the C switch harness in
+ * tests/arch/ (GNU as), so the harness tests exactly the code that ships. Keep it free of C
+ * preprocessor directives and of braces (Rust's asm templates treat braces as placeholders).
+ *
+ * Saved frame, at the suspended stack pointer sp (low to high), 176 bytes, 16-byte aligned:
+ *   sp+0    FPCR (8 bytes), 8 bytes padding
+ *   sp+16   d8,  d9
+ *   sp+32   d10, d11
+ *   sp+48   d12, d13
+ *   sp+64   d14, d15
+ *   sp+80   x19, x20
+ *   sp+96   x21, x22
+ *   sp+112  x23, x24
+ *   sp+128  x25, x26
+ *   sp+144  x27, x28
+ *   sp+160  x29 (fp), x30 (lr = where the resumed context continues)
+ * The frame ends at the CFA (the resumed context's sp, sp+176). A fresh stack gets the same frame
+ * from coro_arch_init_stack, with x30 pointing into coro_arch_trampoline (one instruction past its
+ * start, see there), x19 = data, x20 = entry, x29 = 0, every other register 0 and FPCR = the
+ * creator's FPCR. After the switch has popped that frame, sp = (aligned top) - 16.
+ *
+ * Only the low 64 bits of v8-v15 are callee-saved in AAPCS64, so d8-d15 is the whole FP state
+ * apart from FPCR; FPSR (sticky status flags) is deliberately not per context.
+ * `hint #34` is `bti c` (a NOP on cores without BTI); returns use `ret`, which BTI never checks,
+ * so a switch into coro_arch_trampoline needs no landing pad.
+ */
+    .text
+
+/* uintptr_t coro_arch_switch(void **save_sp, void *to_sp, uintptr_t value)
+ * Saves the caller's callee-saved state on its own stack, stores that stack pointer in *save_sp,
+ * loads to_sp and resumes the context saved there, which sees `value` as this function's result.
+ */
+    .globl coro_arch_switch
+    .hidden coro_arch_switch
+    .type coro_arch_switch,%function
+    .p2align 4
+coro_arch_switch:
+    .cfi_startproc
+    hint #34
+    sub sp, sp, #176
+    .cfi_def_cfa_offset 176
+    stp x29, x30, [sp, #160]
+    .cfi_offset x29, -16
+    .cfi_offset x30, -8
+    stp x27, x28, [sp, #144]
+    .cfi_offset x27, -32
+    .cfi_offset x28, -24
+    stp x25, x26, [sp, #128]
+    .cfi_offset x25, -48
+    .cfi_offset x26, -40
+    stp x23, x24, [sp, #112]
+    .cfi_offset x23, -64
+    .cfi_offset x24, -56
+    stp x21, x22, [sp, #96]
+    .cfi_offset x21, -80
+    .cfi_offset x22, -72
+    stp x19, x20, [sp, #80]
+    .cfi_offset x19, -96
+    .cfi_offset x20, -88
+    stp d14, d15, [sp, #64]
+    .cfi_offset d14, -112
+    .cfi_offset d15, -104
+    stp d12, d13, [sp, #48]
+    .cfi_offset d12, -128
+    .cfi_offset d13, -120
+    stp d10, d11, [sp, #32]
+    .cfi_offset d10, -144
+    .cfi_offset d11, -136
+    stp d8, d9, [sp, #16]
+    .cfi_offset d8, -160
+    .cfi_offset d9, -152
+    mrs x9, fpcr
+    str x9, [sp]
+
+    mov x10, sp
+    str x10, [x0]
+    /* From here on the frame belongs to the context being resumed; it has the same layout, so
+     * the CFI above describes it too. */
+    mov sp, x1
+
+    /* Writing FPCR can be slow (self-synchronising on some cores): only do it on a change. */
+    ldr x10, [sp]
+    cmp x9, x10
+    b.eq 1f
+    msr fpcr, x10
+1:
+    ldp d8, d9, [sp, #16]
+    ldp d10, d11, [sp, #32]
+    ldp d12, d13, [sp, #48]
+    ldp d14, d15, [sp, #64]
+    ldp x19, x20, [sp, #80]
+    ldp x21, x22, [sp, #96]
+    ldp x23, x24, [sp, #112]
+    ldp x25, x26, [sp, #128]
+    ldp x27, x28, [sp, #144]
+    ldp x29, x30, [sp, #160]
+    .cfi_restore d8
+    .cfi_restore d9
+    .cfi_restore d10
+    .cfi_restore d11
+    .cfi_restore d12
+    .cfi_restore d13
+    .cfi_restore d14
+    .cfi_restore d15
+    .cfi_restore x19
+    .cfi_restore x20
+    .cfi_restore x21
+    .cfi_restore x22
+    .cfi_restore x23
+    .cfi_restore x24
+    .cfi_restore x25
+    .cfi_restore x26
+    .cfi_restore x27
+    .cfi_restore x28
+    .cfi_restore x29
+    .cfi_restore x30
+    add sp, sp, #176
+    .cfi_def_cfa_offset 0
+    mov x0, x2
+    ret
+    .cfi_endproc
+    .size coro_arch_switch, .-coro_arch_switch
+
+/* First code a fresh stack runs (reached by the `ret` of coro_arch_switch): calls
+ * entry(data, value) with the value delivered by the switch that started it. The entry never
+ * returns (it finishes with a switch away); if it does, trap. */
+    .globl coro_arch_trampoline
+    .hidden coro_arch_trampoline
+    .type coro_arch_trampoline,%function
+    .p2align 4
+coro_arch_trampoline:
+    .cfi_startproc
+    /* Outermost frame of a coroutine: tell unwinders (gdb, backtrace) that the chain ends here.
+     * x29 is 0 as well, which ends frame-pointer walks. */
+    .cfi_undefined x30
+    /* Never executed: a fresh frame's x30 is .Lcoro_trampoline_go, one instruction in.
+     * Unwinders look a return address up at address - 1; without this instruction, a debugger or
+     * profiler stopping in the second half of the switch that starts a fresh coroutine would look
+     * up the alignment padding before this function, find no FDE, and show garbage frames. */
+    nop
+.Lcoro_trampoline_go:
+    mov x1, x0
+    mov x0, x19
+    blr x20
+    brk #0
+    .cfi_endproc
+    .size coro_arch_trampoline, .-coro_arch_trampoline
+
+/* void *coro_arch_init_stack(void *top, void (*entry)(void *data, uintptr_t value), void *data)
+ * Writes the first frame at the top of a fresh stack and returns the stack pointer to pass to
+ * coro_arch_switch. The 16 bytes above the frame are reserved (zeroed); once the switch has
+ * popped the frame, sp points at them and is 16-byte aligned. */
+    .globl coro_arch_init_stack
+    .hidden coro_arch_init_stack
+    .type coro_arch_init_stack,%function
+    .p2align 4
+coro_arch_init_stack:
+    .cfi_startproc
+    hint #34
+    and x9, x0, #0xfffffffffffffff0
+    sub x0, x9, #192
+    /* A new coroutine starts with the creator's floating-point control state. */
+    mrs x10, fpcr
+    adrp x11, .Lcoro_trampoline_go
+    add x11, x11, :lo12:.Lcoro_trampoline_go
+    stp x10, xzr, [x0]
+    stp xzr, xzr, [x0, #16]
+    stp xzr, xzr, [x0, #32]
+    stp xzr, xzr, [x0, #48]
+    stp xzr, xzr, [x0, #64]
+    stp x2, x1, [x0, #80]
+    stp xzr, xzr, [x0, #96]
+    stp xzr, xzr, [x0, #112]
+    stp xzr, xzr, [x0, #128]
+    stp xzr, xzr, [x0, #144]
+    stp xzr, x11, [x0, #160]
+    stp xzr, xzr, [x0, #176]
+    ret
+    .cfi_endproc
+    .size coro_arch_init_stack, .-coro_arch_init_stack
+
+    .section .note.GNU-stack,"",%progbits
+    .text
