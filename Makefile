@@ -27,9 +27,13 @@ header:
 check-header:
 	ci/header.sh --check
 
-demo: deps release
-	CORO_LIB_DIR=$(CURDIR)/target/release ci/build-examples.sh
-	target/examples/echo_server --demo
+EXAMPLE_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wpedantic -Werror -O2 -Iinclude
+
+demo: release
+	@mkdir -p target/examples
+	$(CC) $(EXAMPLE_CFLAGS) examples/c/echo_server.c -Ltarget/release -lcoro \
+		-Wl,-rpath,$(CURDIR)/target/release -o target/examples/echo_server-release
+	target/examples/echo_server-release --demo
 
 test: deps build
 	$(MAKE) --no-print-directory test-rust test-c test-arch test-examples

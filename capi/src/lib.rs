@@ -26,4 +26,9 @@ mod tools;
 pub use block::State;
 pub use coroutine::{Builder, Coroutine};
 pub use error::Error;
+/// The README's examples, compiled and run as doc-tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 pub use stack::{DEFAULT_STACK_SIZE, GUARD_BYTES, MAX_STACK_SIZE, MIN_STACK_SIZE};
