@@ -46,6 +46,9 @@ pub(crate) mod flags {
     pub const MAIN: u8 = 1;
     /// Dropping the last handle of a suspended one unwinds it (Rust API coroutines).
     pub const UNWIND_ON_DROP: u8 = 2;
+    /// Its C handles were already invalidated in this life (by `coro_destroy`), so freeing it
+    /// must not bump the generation again: one bump per life keeps the wrap-around at 1 in 128.
+    pub const HANDLES_INVALID: u8 = 4;
 }
 
 /// Generation bits carried in a handle (the block's alignment leaves them zero in its address).
@@ -102,9 +105,12 @@ impl Block {
         self.flags.get() & flags::MAIN != 0
     }
 
-    /// Makes every outstanding C handle of this block stale.
+    /// Makes every outstanding C handle of this block stale (once per life of the block).
     pub(crate) fn invalidate_handles(&self) {
-        self.gen.fetch_add(1, Ordering::Relaxed);
+        if self.flags.get() & flags::HANDLES_INVALID == 0 {
+            self.flags.set(self.flags.get() | flags::HANDLES_INVALID);
+            self.gen.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// The C handle for this block as of now.

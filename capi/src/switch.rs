@@ -410,9 +410,9 @@ unsafe fn free_block(b: *mut Block) -> *mut Block {
         blk.userdata.set(core::ptr::null_mut());
         blk.asan_fake_stack.set(core::ptr::null_mut());
         blk.asan_bounds.set(crate::tools::StackBounds::UNKNOWN);
-        blk.flags.set(0);
         blk.state.set(State::Dead);
         blk.invalidate_handles();
+        blk.flags.set(0);
         let mark = blk.owner.swap(core::ptr::null_mut(), Ordering::AcqRel);
         let ctx = ThreadCtx::peek();
         if !ctx.is_null() && (*ctx).mark_ptr() == mark {

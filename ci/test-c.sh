@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# C test suite of libcoro (tests/c/). Usage: ci/test-c.sh [plain|asan|valgrind]...  (default: all)
+#
+# Expects the library built by `cargo build -p coro` (CORO_LIB_DIR, default target/debug, must hold
+# libcoro.so). Binaries and logs go to target/c-tests/<mode>/. Ends with
+# `c-tests: N passed, M failed` summed over every test binary of every mode run; exits 1 if any
+# test (or binary) failed.
+#
+#   plain     cc, -O2, linked against libcoro.so (rpath)
+#   asan      -fsanitize=address,undefined, ASAN_OPTIONS=detect_leaks=1
+#   valgrind  the plain binaries under memcheck (fork-based tests and RSS checks are skipped:
+#             CORO_TEST_VALGRIND=1)
+#
+# Environment: CC (default cc), CORO_LIB_DIR, CORO_TEST_TIMEOUT (seconds per binary, default 600;
+# valgrind gets 3x), EXTRA_CFLAGS.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$(pwd)
+
+CC=${CC:-cc}
+LIB_DIR=${CORO_LIB_DIR:-target/debug}
+case "$LIB_DIR" in
+  /*) ;;
+  *) LIB_DIR="$ROOT/$LIB_DIR" ;;
+esac
+OUT="$ROOT/target/c-tests"
+TIMEOUT=${CORO_TEST_TIMEOUT:-600}
+
+if [[ ! -f "$LIB_DIR/libcoro.so" ]]; then
+  echo "ci/test-c.sh: $LIB_DIR/libcoro.so not found (run: cargo build -p coro)" >&2
+  exit 2
+fi
+
+modes=("$@")
+if [[ ${#modes[@]} -eq 0 ]]; then
+  modes=(plain asan valgrind)
+fi
+for m in "${modes[@]}"; do
+  case "$m" in
+    plain | asan | valgrind) ;;
+    *)
+      echo "usage: ci/test-c.sh [plain|asan|valgrind]..." >&2
+      exit 2
+      ;;
+  esac
+done
+
+BASE_CFLAGS=(-std=c11 -D_GNU_SOURCE -Wall -Wextra -Wpedantic -Werror -g -I"$ROOT/include" -I"$ROOT/tests/c")
+# shellcheck disable=SC2206
+EXTRA=(${EXTRA_CFLAGS:-})
+LDFLAGS=(-L"$LIB_DIR" -Wl,-rpath,"$LIB_DIR" -lcoro -pthread)
+
+mapfile -t TESTS < <(ls tests/c/test_*.c | sort)
+mapfile -t SHARED < <(ls tests/c/*.c | grep -v '/test_[^/]*\.c$' || true)
+if [[ ${#TESTS[@]} -eq 0 ]]; then
+  echo "ci/test-c.sh: no tests/c/test_*.c" >&2
+  exit 2
+fi
+
+total_passed=0
+total_failed=0
+failed_bins=()
+
+# build MODE -> compiles every test into $OUT/MODE/
+build() {
+  local mode=$1 flags=()
+  case "$mode" in
+    plain) flags=(-O2) ;;
+    asan) flags=(-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all) ;;
+  esac
+  mkdir -p "$OUT/$mode"
+  local t name
+  for t in "${TESTS[@]}"; do
+    name=$(basename "$t" .c)
+    echo "  cc [$mode] $t"
+    "$CC" "${BASE_CFLAGS[@]}" "${flags[@]}" "${EXTRA[@]}" -o "$OUT/$mode/$name" "$t" "${SHARED[@]}" "${LDFLAGS[@]}"
+  done
+}
+
+# run MODE BIN_DIR -> runs every binary, adds its `N passed, M failed` line to the totals
+run_mode() {
+  local mode=$1 bindir=$2 t name log rc summary p f
+  local -a cmd env_vars
+  for t in "${TESTS[@]}"; do
+    name=$(basename "$t" .c)
+    log="$OUT/$mode/$name.log"
+    env_vars=(CORO_TEST_VERBOSE=1)
+    local tmo=$TIMEOUT
+    case "$mode" in
+      plain) cmd=("$bindir/$name") ;;
+      asan)
+        cmd=("$bindir/$name")
+        env_vars+=("ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+          "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}")
+        ;;
+      valgrind)
+        cmd=(valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
+          "$bindir/$name")
+        env_vars+=(CORO_TEST_VALGRIND=1)
+        tmo=$((TIMEOUT * 3))
+        ;;
+    esac
+    echo "== [$mode] $name"
+    set +e
+    env "${env_vars[@]}" timeout "$tmo" "${cmd[@]}" >"$log" 2>&1
+    rc=$?
+    set -e
+    summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1 || true)
+    if [[ -n "$summary" ]]; then
+      p=${summary%% passed*}
+      f=${summary#*, }
+      f=${f%% failed}
+    else
+      p=0
+      f=1 # the binary died before its summary: count it as one failure
+    fi
+    if [[ $rc -ne 0 && $f -eq 0 ]]; then
+      f=1 # e.g. valgrind/ASan errors (exit 99/1) after all tests passed, or a crash at exit
+    fi
+    total_passed=$((total_passed + p))
+    total_failed=$((total_failed + f))
+    grep -E '^(FAIL|SKIP) ' "$log" || true
+    if [[ $rc -ne 0 || $f -ne 0 ]]; then
+      failed_bins+=("$mode/$name (exit $rc)")
+      echo "-- [$mode] $name failed (exit $rc); last lines of $log:"
+      tail -n 40 "$log" | sed 's/^/   | /'
+    fi
+    echo "   ${summary:-no summary line} (exit $rc)"
+  done
+}
+
+built_plain=0
+for m in "${modes[@]}"; do
+  case "$m" in
+    plain)
+      build plain
+      built_plain=1
+      run_mode plain "$OUT/plain"
+      ;;
+    asan)
+      build asan
+      run_mode asan "$OUT/asan"
+      ;;
+    valgrind)
+      if ! command -v valgrind >/dev/null 2>&1; then
+        echo "ci/test-c.sh: valgrind not installed" >&2
+        total_failed=$((total_failed + 1))
+        failed_bins+=("valgrind (not installed)")
+        continue
+      fi
+      if [[ $built_plain -eq 0 ]]; then
+        build plain
+        built_plain=1
+      fi
+      mkdir -p "$OUT/valgrind"
+      run_mode valgrind "$OUT/plain"
+      ;;
+  esac
+done
+
+if [[ ${#failed_bins[@]} -gt 0 ]]; then
+  echo "failed: ${failed_bins[*]}"
+fi
+echo "c-tests: $total_passed passed, $total_failed failed"
+[[ $total_failed -eq 0 && ${#failed_bins[@]} -eq 0 ]]
