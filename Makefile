@@ -8,7 +8,7 @@
 CARGO ?= cargo
 export CORO_LIB_DIR ?= $(CURDIR)/target/debug
 
-.PHONY: all build release demo test test-rust test-c test-arch test-examples bench header check-header lint clean deps
+.PHONY: all build release demo test test-rust test-c test-arch test-examples test-gdb bench header check-header lint clean deps
 
 all: build
 
@@ -36,7 +36,7 @@ demo: release
 	target/examples/echo_server-release --demo
 
 test: deps build
-	$(MAKE) --no-print-directory test-rust test-c test-arch test-examples
+	$(MAKE) --no-print-directory test-rust test-c test-arch test-examples test-gdb
 	@echo "make test: all suites passed"
 
 test-rust:
@@ -50,6 +50,9 @@ test-arch:
 
 test-examples: build
 	ci/test-examples.sh
+
+test-gdb: build
+	tests/gdb/test-backtrace.sh
 
 bench: deps
 	$(CARGO) run --release -p coro-bench

@@ -21,7 +21,7 @@ have() {
 }
 
 tools=("$@")
-[ ${#tools[@]} -gt 0 ] || tools=(cc valgrind aarch64-linux-gnu-gcc qemu-aarch64 libclang)
+[ ${#tools[@]} -gt 0 ] || tools=(cc valgrind gdb aarch64-linux-gnu-gcc qemu-aarch64 libclang)
 
 missing=()
 for t in "${tools[@]}"; do

@@ -68,6 +68,8 @@ pub struct Block {
     pub(crate) refs: Cell<u32>,
     /// Stack pointer saved by the last switch away (valid while NEW or SUSPENDED).
     pub(crate) saved_sp: Cell<*mut u8>,
+    /// This stack's link word for unwinders (`arch::link_slot`); null for main coroutines.
+    pub(crate) link_slot: Cell<*mut *mut *mut u8>,
     /// Strong reference; null only for main coroutines.
     pub(crate) parent: Cell<*mut Block>,
     pub(crate) stack: UnsafeCell<Option<Stack>>,
@@ -90,6 +92,7 @@ impl Block {
             flags: Cell::new(0),
             refs: Cell::new(0),
             saved_sp: Cell::new(core::ptr::null_mut()),
+            link_slot: Cell::new(core::ptr::null_mut()),
             parent: Cell::new(core::ptr::null_mut()),
             stack: UnsafeCell::new(None),
             entry: UnsafeCell::new(Entry::Taken),

@@ -91,6 +91,7 @@ pub(crate) fn create(spawn: Spawn) -> Result<*mut Block, Error> {
         (*parent).refs.set((*parent).refs.get() + 1);
         blk.parent.set(parent);
         blk.saved_sp.set(arch::init_stack(stack.top(), root, b.cast()));
+        blk.link_slot.set(arch::link_slot(stack.top()));
         *blk.stack.get() = Some(stack);
         *blk.entry.get() = spawn.entry;
         blk.id.set(next_id());
@@ -162,6 +163,17 @@ unsafe fn transfer(ctx: &ThreadCtx, to: *mut Block, signal: Signal, value: usize
         (*to).state.set(State::Running);
         ctx.current.set(to);
         ctx.signal.set(signal);
+        // Tell unwinders who resumed `to`. A finishing coroutine hands on its own resumer, since
+        // its stack is about to be released.
+        let link = (*to).link_slot.get();
+        if !link.is_null() {
+            let from_link = (*from).link_slot.get();
+            *link = if (*from).state.get() == State::Dead && !from_link.is_null() {
+                *from_link
+            } else {
+                (*from).saved_sp.as_ptr()
+            };
+        }
         if let Some(asan) = ctx.asan {
             ctx.came_from.set(from);
             let leaving =
@@ -410,6 +422,7 @@ unsafe fn free_block(b: *mut Block) -> *mut Block {
         blk.userdata.set(core::ptr::null_mut());
         blk.asan_fake_stack.set(core::ptr::null_mut());
         blk.asan_bounds.set(crate::tools::StackBounds::UNKNOWN);
+        blk.link_slot.set(core::ptr::null_mut());
         blk.state.set(State::Dead);
         blk.invalidate_handles();
         blk.flags.set(0);

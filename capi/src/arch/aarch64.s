@@ -132,9 +132,36 @@ coro_arch_switch:
     .p2align 4
 coro_arch_trampoline:
     .cfi_startproc
-    /* Outermost frame of a coroutine: tell unwinders (gdb, backtrace) that the chain ends here.
-     * x29 is 0 as well, which ends frame-pointer walks. */
-    .cfi_undefined x30
+    /* The caller of this frame, for unwinders (gdb, backtraces, profilers), is the context that
+     * resumed the coroutine: the library stores, in the link word at top-16 (this frame's sp),
+     * the address of the word where that context's stack pointer was saved (S). Its frame at S is
+     * coro_arch_switch's, so CFA = S + 176 and its registers sit where the switch saved them.
+     * A zero link (no resumer recorded, e.g. in the C harness) yields CFA = top, whose word below
+     * is zero: a return address of 0, which ends every unwinder's walk (x29 is 0 too).
+     *   CFA = link ? *link + 176 : sp + 16
+     * DW_CFA_def_cfa_expression, 17 bytes:
+     *   breg31(sp) 0; deref; dup; bra +6; drop; breg31(sp) 16; skip +4; deref; plus_uconst 176 */
+    .cfi_escape 0x0f, 0x11, 0x8f, 0x00, 0x06, 0x12, 0x28, 0x06, 0x00, 0x13, 0x8f, 0x10, 0x2f, 0x04, 0x00, 0x06, 0x23, 0xb0, 0x01
+    .cfi_offset x29, -16
+    .cfi_offset x30, -8
+    .cfi_offset x27, -32
+    .cfi_offset x28, -24
+    .cfi_offset x25, -48
+    .cfi_offset x26, -40
+    .cfi_offset x23, -64
+    .cfi_offset x24, -56
+    .cfi_offset x21, -80
+    .cfi_offset x22, -72
+    .cfi_offset x19, -96
+    .cfi_offset x20, -88
+    .cfi_offset d14, -112
+    .cfi_offset d15, -104
+    .cfi_offset d12, -128
+    .cfi_offset d13, -120
+    .cfi_offset d10, -144
+    .cfi_offset d11, -136
+    .cfi_offset d8, -160
+    .cfi_offset d9, -152
     /* Never executed: a fresh frame's x30 is .Lcoro_trampoline_go, one instruction in.
      * Unwinders look a return address up at address - 1; without this instruction, a debugger or
      * profiler stopping in the second half of the switch that starts a fresh coroutine would look

@@ -11,6 +11,11 @@
 //! - `coro_arch_trampoline`: the first code of a fresh stack (internal to the assembly).
 //!
 //! The routines never allocate and touch nothing but registers and the two stacks.
+//!
+//! Unwinding across coroutines: the word at `top - 16` of every stack (see [`link_slot`]) holds the
+//! address where the context that last resumed the coroutine saved its stack pointer. The
+//! trampoline's CFI follows it, so gdb's `bt` and other unwinders walk from inside a coroutine
+//! into the coroutine that resumed it. The core keeps it current on every switch.
 
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
@@ -27,6 +32,11 @@ pub(crate) type StackEntry = unsafe extern "C" fn(data: *mut u8, value: usize) -
 extern "C" {
     fn coro_arch_switch(save_sp: *mut *mut u8, to_sp: *mut u8, value: usize) -> usize;
     fn coro_arch_init_stack(top: *mut u8, entry: StackEntry, data: *mut u8) -> *mut u8;
+}
+
+/// The link word of a stack whose (exclusive) high end is `top`; see the module docs.
+pub(crate) fn link_slot(top: *mut u8) -> *mut *mut *mut u8 {
+    (((top as usize) & !15) - 16) as *mut *mut *mut u8
 }
 
 /// Prepares a fresh stack so that the first [`switch`] to the returned stack pointer calls

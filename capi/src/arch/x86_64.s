@@ -98,8 +98,23 @@ coro_arch_switch:
     .p2align 4
 coro_arch_trampoline:
     .cfi_startproc
-    /* Outermost frame of a coroutine: tell unwinders (gdb, backtrace) that the chain ends here. */
-    .cfi_undefined %rip
+    /* The caller of this frame, for unwinders (gdb, backtraces, profilers), is the context that
+     * resumed the coroutine: the library stores, in the link word at top-16 (this frame's rsp),
+     * the address of the word where that context's stack pointer was saved (S). Its frame at S is
+     * coro_arch_switch's, so CFA = S + 64 and its registers sit just below, as in the switch.
+     * A zero link (no resumer recorded, e.g. in the C harness) yields CFA = top, whose word below
+     * is zero: a return address of 0, which ends every unwinder's walk.
+     *   CFA = link ? *link + 64 : rsp + 16
+     * DW_CFA_def_cfa_expression, 16 bytes:
+     *   breg7(rsp) 0; deref; dup; bra +6; drop; breg7(rsp) 16; skip +3; deref; plus_uconst 64 */
+    .cfi_escape 0x0f, 0x10, 0x77, 0x00, 0x06, 0x12, 0x28, 0x06, 0x00, 0x13, 0x77, 0x10, 0x2f, 0x03, 0x00, 0x06, 0x23, 0x40
+    .cfi_offset %rip, -8
+    .cfi_offset %rbp, -16
+    .cfi_offset %rbx, -24
+    .cfi_offset %r12, -32
+    .cfi_offset %r13, -40
+    .cfi_offset %r14, -48
+    .cfi_offset %r15, -56
     /* Never executed: a fresh frame's return address is .Lcoro_trampoline_go, one byte in.
      * Unwinders look a return address up at address - 1; without this byte, a debugger or
      * profiler stopping in the second half of the switch that starts a fresh coroutine would look
@@ -115,7 +130,8 @@ coro_arch_trampoline:
 
 /* void *coro_arch_init_stack(void *top, void (*entry)(void *data, uintptr_t value), void *data)
  * Writes the first frame at the top of a fresh stack and returns the stack pointer to pass to
- * coro_arch_switch. The 16 bytes above the frame are reserved (zeroed). */
+ * coro_arch_switch. The 16 bytes above the frame are reserved and zeroed: top-16 is the link
+ * word the trampoline's CFI reads (see there), top-8 stays zero. */
     .globl coro_arch_init_stack
     .hidden coro_arch_init_stack
     .type coro_arch_init_stack,@function
