@@ -39,7 +39,7 @@ test: deps build
 	$(MAKE) --no-print-directory test-rust test-c test-arch test-examples test-gdb
 	@echo "make test: all suites passed"
 
-test-rust:
+test-rust: build
 	$(CARGO) test --workspace
 
 test-c: build
@@ -57,7 +57,7 @@ test-gdb: build
 bench: deps
 	$(CARGO) run --release -p coro-bench
 
-lint:
+lint: deps build
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 

@@ -202,7 +202,8 @@ coro_status_t coro_kill(struct coro_t *target, void *reason, void **received);
 // `c` is NULL or a handle returned by this library.
 coro_status_t coro_destroy(struct coro_t *c);
 
-// Fills `*opts` with the defaults: `struct_size = sizeof(coro_options_t)`, default stack size,
+// Fills `*opts` with the defaults: `struct_size = sizeof(coro_options_t)`,
+// `stack_size = CORO_DEFAULT_STACK_SIZE`,
 // no name, NULL userdata, no flags.
 //
 // Returns `CORO_OK`, or `CORO_EINVAL` if `opts` is NULL.

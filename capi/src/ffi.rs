@@ -322,7 +322,8 @@ pub unsafe extern "C" fn coro_destroy(c: *mut coro_t) -> coro_status_t {
     })
 }
 
-/// Fills `*opts` with the defaults: `struct_size = sizeof(coro_options_t)`, default stack size,
+/// Fills `*opts` with the defaults: `struct_size = sizeof(coro_options_t)`,
+/// `stack_size = CORO_DEFAULT_STACK_SIZE`,
 /// no name, NULL userdata, no flags.
 ///
 /// Returns `CORO_OK`, or `CORO_EINVAL` if `opts` is NULL.
@@ -335,7 +336,7 @@ pub unsafe extern "C" fn coro_options_init(opts: *mut coro_options_t) -> coro_st
         let opts = required(opts)?;
         let defaults = coro_options_t {
             struct_size: core::mem::size_of::<coro_options_t>(),
-            stack_size: 0,
+            stack_size: CORO_DEFAULT_STACK_SIZE,
             name: core::ptr::null(),
             userdata: core::ptr::null_mut(),
             flags: 0,
