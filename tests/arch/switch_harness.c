@@ -737,6 +737,12 @@ static __attribute__((noinline)) void align_entry(void *data, uintptr_t value)
         ctx_yield(&s->c, 0);
 }
 
+#if defined(__x86_64__)
+#define LINK_OFFSET 80
+#else
+#define LINK_OFFSET 192
+#endif
+
 static void test_alignment(void)
 {
     static const size_t offsets[] = {0, 1, 3, 7, 8, 9, 15, 16, 24};
@@ -753,6 +759,10 @@ static void test_alignment(void)
         CHECK((sp & 15) == 0, "top-%zu: init sp %#lx misaligned", offsets[k], (unsigned long)sp);
         CHECK(sp < atop && atop - sp <= 512, "top-%zu: init sp %#lx, aligned top %#lx",
               offsets[k], (unsigned long)sp, (unsigned long)atop);
+        /* The link word for unwinders starts out pointing at itself (see the trampoline's CFI). */
+        uintptr_t link = atop - LINK_OFFSET;
+        CHECK(*(uintptr_t *)link == link, "top-%zu: link word %#lx does not point at itself",
+              offsets[k], (unsigned long)*(uintptr_t *)link);
         for (unsigned char *p = (unsigned char *)atop - 16; p < (unsigned char *)atop; p++)
             CHECK(*p == 0, "top-%zu: reserved byte at top-%ld not zeroed", offsets[k],
                   (long)(atop - (uintptr_t)p));

@@ -19,7 +19,8 @@
  * The frame ends at the CFA (the resumed context's sp, sp+176). A fresh stack gets the same frame
  * from coro_arch_init_stack, with x30 pointing into coro_arch_trampoline (one instruction past its
  * start, see there), x19 = data, x20 = entry, x29 = 0, every other register 0 and FPCR = the
- * creator's FPCR. After the switch has popped that frame, sp = (aligned top) - 16.
+ * creator's FPCR. After the switch has popped that frame, sp = (aligned top) - 192, the link word
+ * (see coro_arch_trampoline).
  *
  * Only the low 64 bits of v8-v15 are callee-saved in AAPCS64, so d8-d15 is the whole FP state
  * apart from FPCR; FPSR (sticky status flags) is deliberately not per context.
@@ -133,15 +134,14 @@ coro_arch_switch:
 coro_arch_trampoline:
     .cfi_startproc
     /* The caller of this frame, for unwinders (gdb, backtraces, profilers), is the context that
-     * resumed the coroutine: the library stores, in the link word at top-16 (this frame's sp),
-     * the address of the word where that context's stack pointer was saved (S). Its frame at S is
-     * coro_arch_switch's, so CFA = S + 176 and its registers sit where the switch saved them.
-     * A zero link (no resumer recorded, e.g. in the C harness) yields CFA = top, whose word below
-     * is zero: a return address of 0, which ends every unwinder's walk (x29 is 0 too).
-     *   CFA = link ? *link + 176 : sp + 16
-     * DW_CFA_def_cfa_expression, 17 bytes:
-     *   breg31(sp) 0; deref; dup; bra +6; drop; breg31(sp) 16; skip +4; deref; plus_uconst 176 */
-    .cfi_escape 0x0f, 0x11, 0x8f, 0x00, 0x06, 0x12, 0x28, 0x06, 0x00, 0x13, 0x8f, 0x10, 0x2f, 0x04, 0x00, 0x06, 0x23, 0xb0, 0x01
+     * resumed the coroutine. This frame's sp is top-192, the stack's link word: it holds the
+     * address L of the word where that context saved its stack pointer S. The frame at S is
+     * coro_arch_switch's, so CFA = S + 176 and the registers sit where the switch saved them.
+     *   CFA = *(*sp) + 176      (DW_CFA_def_cfa_expression: breg31 0; deref; deref; plus_uconst 176)
+     * A fresh stack's link points at itself, so S = top-192, CFA = top-16, and every saved slot,
+     * x30 included, reads the zeroed words above the link: a return address of 0 ends every
+     * unwinder's walk. No branches in the expression: valgrind's CFI reader has none. */
+    .cfi_escape 0x0f, 0x07, 0x8f, 0x00, 0x06, 0x06, 0x23, 0xb0, 0x01
     .cfi_offset x29, -16
     .cfi_offset x30, -8
     .cfi_offset x27, -32
@@ -177,8 +177,9 @@ coro_arch_trampoline:
 
 /* void *coro_arch_init_stack(void *top, void (*entry)(void *data, uintptr_t value), void *data)
  * Writes the first frame at the top of a fresh stack and returns the stack pointer to pass to
- * coro_arch_switch. The 16 bytes above the frame are reserved (zeroed); once the switch has
- * popped the frame, sp points at them and is 16-byte aligned. */
+ * coro_arch_switch. The 192 bytes above the frame are reserved: top-192 is the link word the
+ * trampoline's CFI reads (initially pointing at itself), the rest stays zero. Once the switch has
+ * popped the frame, sp points at the link word and is 16-byte aligned. */
     .globl coro_arch_init_stack
     .hidden coro_arch_init_stack
     .type coro_arch_init_stack,%function
@@ -187,7 +188,7 @@ coro_arch_init_stack:
     .cfi_startproc
     hint #34
     and x9, x0, #0xfffffffffffffff0
-    sub x0, x9, #192
+    sub x0, x9, #368
     /* A new coroutine starts with the creator's floating-point control state. */
     mrs x10, fpcr
     adrp x11, .Lcoro_trampoline_go
@@ -203,7 +204,20 @@ coro_arch_init_stack:
     stp xzr, xzr, [x0, #128]
     stp xzr, xzr, [x0, #144]
     stp xzr, x11, [x0, #160]
-    stp xzr, xzr, [x0, #176]
+    /* The 192 reserved bytes at the top: the link word (pointing at itself) and zeros. */
+    add x12, x0, #176
+    stp x12, xzr, [x0, #176]
+    stp xzr, xzr, [x0, #192]
+    stp xzr, xzr, [x0, #208]
+    stp xzr, xzr, [x0, #224]
+    stp xzr, xzr, [x0, #240]
+    stp xzr, xzr, [x0, #256]
+    stp xzr, xzr, [x0, #272]
+    stp xzr, xzr, [x0, #288]
+    stp xzr, xzr, [x0, #304]
+    stp xzr, xzr, [x0, #320]
+    stp xzr, xzr, [x0, #336]
+    stp xzr, xzr, [x0, #352]
     ret
     .cfi_endproc
     .size coro_arch_init_stack, .-coro_arch_init_stack

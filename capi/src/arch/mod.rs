@@ -12,7 +12,7 @@
 //!
 //! The routines never allocate and touch nothing but registers and the two stacks.
 //!
-//! Unwinding across coroutines: the word at `top - 16` of every stack (see [`link_slot`]) holds the
+//! Unwinding across coroutines: a word near the top of every stack (see [`link_slot`]) holds the
 //! address where the context that last resumed the coroutine saved its stack pointer. The
 //! trampoline's CFI follows it, so gdb's `bt` and other unwinders walk from inside a coroutine
 //! into the coroutine that resumed it. The core keeps it current on every switch.
@@ -36,8 +36,14 @@ extern "C" {
 
 /// The link word of a stack whose (exclusive) high end is `top`; see the module docs.
 pub(crate) fn link_slot(top: *mut u8) -> *mut *mut *mut u8 {
-    (((top as usize) & !15) - 16) as *mut *mut *mut u8
+    (((top as usize) & !15) - LINK_OFFSET) as *mut *mut *mut u8
 }
+
+/// Distance of the link word below the (aligned) top of a stack, as laid out by `init_stack`.
+#[cfg(target_arch = "x86_64")]
+const LINK_OFFSET: usize = 80;
+#[cfg(target_arch = "aarch64")]
+const LINK_OFFSET: usize = 192;
 
 /// Prepares a fresh stack so that the first [`switch`] to the returned stack pointer calls
 /// `entry(data, value)` on it.

@@ -15,8 +15,9 @@
  *   sp+56  return address
  * A fresh stack gets the same frame from coro_arch_init_stack, with the return address pointing
  * into coro_arch_trampoline (one byte past its start, see there), rbx = data and r12 = entry.
- * After the switch has popped that frame, rsp = (aligned top) - 16, 16-byte aligned, so the call
- * in the trampoline enters `entry` with the alignment the ABI requires.
+ * After the switch has popped that frame, rsp = (aligned top) - 80 (the link word, see
+ * coro_arch_trampoline), 16-byte aligned, so the call in the trampoline enters `entry` with the
+ * alignment the ABI requires.
  */
     .text
 
@@ -99,15 +100,14 @@ coro_arch_switch:
 coro_arch_trampoline:
     .cfi_startproc
     /* The caller of this frame, for unwinders (gdb, backtraces, profilers), is the context that
-     * resumed the coroutine: the library stores, in the link word at top-16 (this frame's rsp),
-     * the address of the word where that context's stack pointer was saved (S). Its frame at S is
-     * coro_arch_switch's, so CFA = S + 64 and its registers sit just below, as in the switch.
-     * A zero link (no resumer recorded, e.g. in the C harness) yields CFA = top, whose word below
-     * is zero: a return address of 0, which ends every unwinder's walk.
-     *   CFA = link ? *link + 64 : rsp + 16
-     * DW_CFA_def_cfa_expression, 16 bytes:
-     *   breg7(rsp) 0; deref; dup; bra +6; drop; breg7(rsp) 16; skip +3; deref; plus_uconst 64 */
-    .cfi_escape 0x0f, 0x10, 0x77, 0x00, 0x06, 0x12, 0x28, 0x06, 0x00, 0x13, 0x77, 0x10, 0x2f, 0x03, 0x00, 0x06, 0x23, 0x40
+     * resumed the coroutine. This frame's rsp is top-80, the stack's link word: it holds the
+     * address L of the word where that context saved its stack pointer S. The frame at S is
+     * coro_arch_switch's, so CFA = S + 64 and the registers sit just below it, as in the switch.
+     *   CFA = *(*rsp) + 64      (DW_CFA_def_cfa_expression: breg7 0; deref; deref; plus_uconst 64)
+     * A fresh stack's link points at itself, so S = top-80, CFA = top-16, and every saved slot,
+     * the return address included, reads the zeroed words above the link: a return address of 0
+     * ends every unwinder's walk. No branches in the expression: valgrind's CFI reader has none. */
+    .cfi_escape 0x0f, 0x06, 0x77, 0x00, 0x06, 0x06, 0x23, 0x40
     .cfi_offset %rip, -8
     .cfi_offset %rbp, -16
     .cfi_offset %rbx, -24
@@ -130,8 +130,8 @@ coro_arch_trampoline:
 
 /* void *coro_arch_init_stack(void *top, void (*entry)(void *data, uintptr_t value), void *data)
  * Writes the first frame at the top of a fresh stack and returns the stack pointer to pass to
- * coro_arch_switch. The 16 bytes above the frame are reserved and zeroed: top-16 is the link
- * word the trampoline's CFI reads (see there), top-8 stays zero. */
+ * coro_arch_switch. The 80 bytes above the frame are reserved: top-80 is the link word the
+ * trampoline's CFI reads (see there), initially pointing at itself; the rest stays zero. */
     .globl coro_arch_init_stack
     .hidden coro_arch_init_stack
     .type coro_arch_init_stack,@function
@@ -139,7 +139,7 @@ coro_arch_trampoline:
 coro_arch_init_stack:
     .cfi_startproc
     andq $-16, %rdi
-    leaq -80(%rdi), %rax
+    leaq -144(%rdi), %rax
     /* A new coroutine starts with the creator's floating-point control state. */
     stmxcsr (%rax)
     fnstcw 4(%rax)
@@ -152,8 +152,18 @@ coro_arch_init_stack:
     movq $0, 48(%rax)
     leaq .Lcoro_trampoline_go(%rip), %rcx
     movq %rcx, 56(%rax)
-    movq $0, 64(%rax)
+    /* The 80 reserved bytes at the top: the link word (pointing at itself) and zeros. */
+    leaq 64(%rax), %rcx
+    movq %rcx, 64(%rax)
     movq $0, 72(%rax)
+    movq $0, 80(%rax)
+    movq $0, 88(%rax)
+    movq $0, 96(%rax)
+    movq $0, 104(%rax)
+    movq $0, 112(%rax)
+    movq $0, 120(%rax)
+    movq $0, 128(%rax)
+    movq $0, 136(%rax)
     ret
     .cfi_endproc
     .size coro_arch_init_stack, .-coro_arch_init_stack
