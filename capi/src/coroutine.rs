@@ -43,10 +43,17 @@ pub struct Coroutine {
 }
 
 /// Options for a new coroutine.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Builder {
     stack_size: usize,
     name: Option<String>,
+    unwind_on_drop: bool,
+}
+
+impl Default for Builder {
+    fn default() -> Builder {
+        Builder { stack_size: 0, name: None, unwind_on_drop: true }
+    }
 }
 
 impl Builder {
@@ -65,6 +72,16 @@ impl Builder {
     /// A name shown in diagnostics such as the stack overflow message.
     pub fn name(mut self, name: impl Into<String>) -> Builder {
         self.name = Some(name.into());
+        self
+    }
+
+    /// Whether dropping the last handle of the coroutine while it is SUSPENDED unwinds it (the
+    /// default). Runtimes whose coroutines hold foreign frames that must not be unwound by a Rust
+    /// panic (a language interpreter's C frames) turn this off and finish their coroutines
+    /// themselves; a SUSPENDED coroutine dropped without unwinding is leaked (its stack and
+    /// control block are never reused), since nothing can resume it any more.
+    pub fn unwind_on_drop(mut self, unwind: bool) -> Builder {
+        self.unwind_on_drop = unwind;
         self
     }
 
@@ -87,7 +104,7 @@ impl Builder {
             stack_size: self.stack_size,
             name,
             userdata: core::ptr::null_mut(),
-            unwind_on_drop: true,
+            unwind_on_drop: self.unwind_on_drop,
         })?;
         // SAFETY: `create` hands us the one reference of a fresh, non-null block.
         Ok(unsafe { Coroutine::adopt(block) })
