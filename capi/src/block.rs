@@ -77,6 +77,8 @@ pub struct Block {
     pub(crate) id: Cell<u64>,
     pub(crate) name: UnsafeCell<Option<CString>>,
     pub(crate) userdata: Cell<*mut c_void>,
+    /// Where the C caller's pending `coro_switch` wants its received value (may be null).
+    pub(crate) received: Cell<*mut *mut c_void>,
     /// AddressSanitizer bookkeeping: the fake-stack slot of this stack while switched out, and the
     /// bounds of a main coroutine's stack as learnt from ASan on its first switch away.
     pub(crate) asan_fake_stack: Cell<*mut c_void>,
@@ -99,6 +101,7 @@ impl Block {
             id: Cell::new(0),
             name: UnsafeCell::new(None),
             userdata: Cell::new(core::ptr::null_mut()),
+            received: Cell::new(core::ptr::null_mut()),
             asan_fake_stack: Cell::new(core::ptr::null_mut()),
             asan_bounds: Cell::new(StackBounds::UNKNOWN),
         }

@@ -253,6 +253,7 @@ fn deliver(received: Received) -> Result<usize, Error> {
             None => Err(Error::Panicked),
         },
         Signal::Unwind => std::panic::resume_unwind(Box::new(ForcedUnwind)),
+        Signal::Refused => unreachable!("only the C ABI's switch refuses in its begin hook"),
     }
 }
 

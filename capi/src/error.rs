@@ -38,6 +38,40 @@ impl Error {
         self.c_message().to_str().unwrap_or("")
     }
 
+    /// The C status number of this error (`coro_status_code`); fixed forever.
+    pub const fn code(self) -> u32 {
+        match self {
+            Error::Killed { .. } => 1,
+            Error::Invalid => 2,
+            Error::Stale => 3,
+            Error::Dead => 4,
+            Error::WrongThread => 5,
+            Error::Busy => 6,
+            Error::Cycle => 7,
+            Error::NoMemory => 8,
+            Error::Main => 9,
+            Error::Panicked => 10,
+        }
+    }
+
+    /// The error for a C status number (`Killed` carries no reason here); `None` for success or
+    /// an unknown number.
+    pub const fn from_code(code: u32) -> Option<Error> {
+        Some(match code {
+            1 => Error::Killed { reason: 0 },
+            2 => Error::Invalid,
+            3 => Error::Stale,
+            4 => Error::Dead,
+            5 => Error::WrongThread,
+            6 => Error::Busy,
+            7 => Error::Cycle,
+            8 => Error::NoMemory,
+            9 => Error::Main,
+            10 => Error::Panicked,
+            _ => return None,
+        })
+    }
+
     /// [`Error::message`] as a static C string.
     pub(crate) const fn c_message(self) -> &'static CStr {
         match self {

@@ -108,7 +108,7 @@ pub struct coro_options_t {
 fn boundary(body: impl FnOnce() -> Result<coro_status_code, Error>) -> coro_status_t {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(status)) => status as coro_status_t,
-        Ok(Err(e)) => status_of(e) as coro_status_t,
+        Ok(Err(e)) => status_of(e),
         Err(payload) => {
             // Dropping a payload runs foreign code; keep that inside a boundary too.
             let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
@@ -117,20 +117,8 @@ fn boundary(body: impl FnOnce() -> Result<coro_status_code, Error>) -> coro_stat
     }
 }
 
-fn status_of(e: Error) -> coro_status_code {
-    use coro_status_code::*;
-    match e {
-        Error::Killed { .. } => CORO_KILLED,
-        Error::Invalid => CORO_EINVAL,
-        Error::Stale => CORO_ESTALE,
-        Error::Dead => CORO_EDEAD,
-        Error::WrongThread => CORO_ETHREAD,
-        Error::Busy => CORO_EBUSY,
-        Error::Cycle => CORO_ECYCLE,
-        Error::NoMemory => CORO_ENOMEM,
-        Error::Main => CORO_EMAIN,
-        Error::Panicked => CORO_EPANIC,
-    }
+fn status_of(e: Error) -> coro_status_t {
+    e.code()
 }
 
 /// The block a C handle names, after its null and generation checks.
@@ -180,6 +168,7 @@ unsafe fn deliver(r: Received, received: *mut *mut c_void) -> Result<coro_status
             drop(switch::take_panic());
             return Err(Error::Panicked);
         }
+        Signal::Refused => unreachable!("only coro_switch refuses in its begin hook"),
     };
     if !received.is_null() {
         // SAFETY: per the contract.
@@ -262,14 +251,85 @@ pub unsafe extern "C" fn coro_new(
 /// # Safety
 /// `to` is NULL or a handle returned by this library; `received` is NULL or writable.
 #[no_mangle]
+#[unsafe(naked)]
 pub unsafe extern "C" fn coro_switch(to: *mut coro_t, value: *mut c_void, received: *mut *mut c_void) -> coro_status_t {
-    boundary(|| {
-        // SAFETY: the handle is checked before use; `received` is NULL or writable.
-        unsafe {
-            let b = block_of(to)?;
-            deliver(switch::switch(b, Signal::Value, value as usize)?, received)
+    // The whole call is one `coro_arch_enter` with the hooks below: no Rust frame sits between
+    // the caller and the stack switch, so the resumed side returns straight to its own caller.
+    #[cfg(target_arch = "x86_64")]
+    core::arch::naked_asm!(
+        "lea rcx, [rip + {begin}]",
+        "lea r8, [rip + {end}]",
+        "jmp {enter}",
+        begin = sym switch_begin,
+        end = sym switch_end,
+        enter = sym crate::arch::coro_arch_enter,
+    );
+    #[cfg(target_arch = "aarch64")]
+    core::arch::naked_asm!(
+        "adrp x3, {begin}",
+        "add x3, x3, :lo12:{begin}",
+        "adrp x4, {end}",
+        "add x4, x4, :lo12:{end}",
+        "b {enter}",
+        begin = sym switch_begin,
+        end = sym switch_end,
+        enter = sym crate::arch::coro_arch_enter,
+    );
+}
+
+/// Begin hook of `coro_switch`: checks everything and either departs for `to` or refuses (then
+/// it stays on the caller's stack and the end hook returns the status). It never panics (no
+/// allocation but the thread's state on first use, whose failure aborts like any allocation).
+unsafe extern "C" fn switch_begin(to: usize, value: usize, received: usize, sp: *mut u8) -> crate::arch::Departure {
+    let Ok(ctx) = crate::thread::ThreadCtx::get() else {
+        return crate::arch::Departure { sp, ctx: core::ptr::null_mut() };
+    };
+    // SAFETY: the handle's generation is checked before its block is used; the rest of the
+    // checks happen in `depart_checked`. The current block is this thread's.
+    unsafe {
+        ctx.signal.set(Signal::Value);
+        ctx.value.set(value);
+        let b = match block_of(to as *const coro_t) {
+            Ok(b) => b,
+            Err(e) => {
+                ctx.signal.set(Signal::Refused);
+                ctx.value.set(e.code() as usize);
+                return crate::arch::Departure { sp, ctx: ctx as *const _ as *mut u8 };
+            }
+        };
+        (*ctx.current.get()).received.set(received as *mut *mut c_void);
+        switch::depart_checked(ctx, b, sp)
+    }
+}
+
+/// End hook of `coro_switch`, run on the resumed side: completes the switch and turns what the
+/// resumed call was sent into its status and `*received`.
+unsafe extern "C" fn switch_end(ctx: *mut u8) -> coro_status_t {
+    if ctx.is_null() {
+        return coro_status_code::CORO_ENOMEM as coro_status_t;
+    }
+    // SAFETY: `ctx` is this thread's live state, handed on by the begin hook.
+    unsafe {
+        let ctx = &*(ctx as *const crate::thread::ThreadCtx);
+        let signal = ctx.signal.get();
+        let value = ctx.value.get();
+        switch::arrive(ctx);
+        let status = match signal {
+            Signal::Value => coro_status_code::CORO_OK,
+            Signal::Killed | Signal::Unwind => coro_status_code::CORO_KILLED,
+            Signal::Refused => return value as coro_status_t,
+            Signal::Panic => {
+                // Dropping a payload runs foreign code; it must not unwind into C.
+                let _ = catch_unwind(|| drop(switch::take_panic()));
+                return coro_status_code::CORO_EPANIC as coro_status_t;
+            }
+        };
+        let received = (*ctx.current.get()).received.get();
+        if !received.is_null() {
+            put(received, value as *mut c_void);
         }
-    })
+        status as coro_status_t
+    }
 }
 
 /// Kills `target`. A SUSPENDED target is resumed and its pending `coro_switch`/`coro_kill`
@@ -598,6 +658,29 @@ mod tests {
     }
 
     #[test]
+    fn error_codes_match_the_status_enum() {
+        use coro_status_code::*;
+        let pairs = [
+            (Error::Killed { reason: 0 }, CORO_KILLED),
+            (Error::Invalid, CORO_EINVAL),
+            (Error::Stale, CORO_ESTALE),
+            (Error::Dead, CORO_EDEAD),
+            (Error::WrongThread, CORO_ETHREAD),
+            (Error::Busy, CORO_EBUSY),
+            (Error::Cycle, CORO_ECYCLE),
+            (Error::NoMemory, CORO_ENOMEM),
+            (Error::Main, CORO_EMAIN),
+            (Error::Panicked, CORO_EPANIC),
+        ];
+        for (e, status) in pairs {
+            assert_eq!(e.code(), status as u32);
+            assert_eq!(Error::from_code(status as u32), Some(e));
+        }
+        assert_eq!(Error::from_code(CORO_OK as u32), None);
+        assert_eq!(Error::from_code(11), None);
+    }
+
+    #[test]
     fn strerror_matches_error_messages() {
         for e in [
             Error::Killed { reason: 0 },
@@ -612,7 +695,7 @@ mod tests {
             Error::Panicked,
         ] {
             // SAFETY: static NUL-terminated strings.
-            let s = unsafe { CStr::from_ptr(coro_strerror(status_of(e) as u32)) };
+            let s = unsafe { CStr::from_ptr(coro_strerror(status_of(e))) };
             assert_eq!(s.to_str().unwrap(), e.message());
         }
     }

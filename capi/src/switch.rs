@@ -90,7 +90,7 @@ pub(crate) fn create(spawn: Spawn) -> Result<*mut Block, Error> {
         blk.refs.set(1);
         (*parent).refs.set((*parent).refs.get() + 1);
         blk.parent.set(parent);
-        blk.saved_sp.set(arch::init_stack(stack.top(), root, b.cast()));
+        blk.saved_sp.set(arch::init_stack(stack.top(), root, b.cast(), first_end));
         blk.link_slot.set(arch::link_slot(stack.top()));
         *blk.stack.get() = Some(stack);
         *blk.entry.get() = spawn.entry;
@@ -102,26 +102,105 @@ pub(crate) fn create(spawn: Spawn) -> Result<*mut Block, Error> {
 }
 
 /// Switches from the current coroutine to `to`, carrying `signal` and `value`; returns what the
-/// switch back into the caller carries.
+/// switch back into the caller carries. Switching to the current coroutine returns at once.
 ///
 /// # Safety
 /// `to` must be a slab block.
+#[inline(always)]
 pub(crate) unsafe fn switch(to: *mut Block, signal: Signal, value: usize) -> Result<Received, Error> {
-    let ctx = ThreadCtx::get()?;
-    // SAFETY: forwarded.
-    if let Access::Orphan = unsafe { check_owner(ctx, to)? } {
-        return Err(Error::WrongThread);
+    // SAFETY: the entry's begin hook checks `to` before departing.
+    let arrival = unsafe { switch_entry(to, signal as usize, value) };
+    match Signal::from_word(arrival.signal) {
+        Signal::Refused => Err(Error::from_code(arrival.value as u32).unwrap_or(Error::Invalid)),
+        signal => Ok(Received { signal, value: arrival.value }),
     }
-    if to == ctx.current.get() {
-        return Ok(Received { signal, value });
+}
+
+/// One `coro_arch_enter` with the Rust side's hooks. Naked, so that the resumed side returns
+/// straight into the code that called it (see `arch`).
+///
+/// # Safety
+/// `to` must be a slab block.
+#[unsafe(naked)]
+unsafe extern "C" fn switch_entry(to: *mut Block, signal: usize, value: usize) -> arch::Arrival {
+    #[cfg(target_arch = "x86_64")]
+    core::arch::naked_asm!(
+        "lea rcx, [rip + {begin}]",
+        "lea r8, [rip + {end}]",
+        "jmp {enter}",
+        begin = sym begin_switch,
+        end = sym end_switch,
+        enter = sym arch::coro_arch_enter,
+    );
+    #[cfg(target_arch = "aarch64")]
+    core::arch::naked_asm!(
+        "adrp x3, {begin}",
+        "add x3, x3, :lo12:{begin}",
+        "adrp x4, {end}",
+        "add x4, x4, :lo12:{end}",
+        "b {enter}",
+        begin = sym begin_switch,
+        end = sym end_switch,
+        enter = sym arch::coro_arch_enter,
+    );
+}
+
+/// Begin hook of [`switch_entry`].
+unsafe extern "C" fn begin_switch(to: usize, signal: usize, value: usize, sp: *mut u8) -> arch::Departure {
+    let Ok(ctx) = ThreadCtx::get() else {
+        return arch::Departure { sp, ctx: core::ptr::null_mut() };
+    };
+    ctx.signal.set(Signal::from_word(signal));
+    ctx.value.set(value);
+    // SAFETY: the caller passes a slab block.
+    unsafe { depart_checked(ctx, to as *mut Block, sp) }
+}
+
+/// End hook of [`switch_entry`]: what the resumed call returns.
+unsafe extern "C" fn end_switch(ctx: *mut u8) -> arch::Arrival {
+    if ctx.is_null() {
+        return arch::Arrival { signal: Signal::Refused as usize, value: Error::NoMemory.code() as usize };
     }
-    // SAFETY: `to` is owned by this thread, so its fields are ours to read.
-    match unsafe { (*to).state.get() } {
-        State::Dead => Err(Error::Dead),
-        // Only the current coroutine runs, and that case was handled above.
-        State::Running => Err(Error::Busy),
-        // SAFETY: NEW or SUSPENDED blocks have a valid saved stack pointer.
-        State::New | State::Suspended => Ok(unsafe { transfer(ctx, to, signal, value) }),
+    // SAFETY: `ctx` is the word `depart` handed on: this thread's live ThreadCtx.
+    unsafe {
+        let ctx = &*(ctx as *const ThreadCtx);
+        let arrival = arch::Arrival { signal: ctx.signal.get() as usize, value: ctx.value.get() };
+        arrive(ctx);
+        arrival
+    }
+}
+
+/// Checks that `to` can be switched to from this thread's current coroutine and departs for it;
+/// otherwise stays (the caller's own `sp`), with the refusal (or, for the current coroutine
+/// itself, the signal and value as they are) left in `ctx` for the end hook.
+///
+/// # Safety
+/// `to` is a slab block; `ctx.signal`/`ctx.value` hold what the switch carries.
+#[inline(always)]
+pub(crate) unsafe fn depart_checked(ctx: &ThreadCtx, to: *mut Block, sp: *mut u8) -> arch::Departure {
+    let stay = arch::Departure { sp, ctx: ctx as *const ThreadCtx as *mut u8 };
+    let refuse = |e: Error| {
+        ctx.signal.set(Signal::Refused);
+        ctx.value.set(e.code() as usize);
+        arch::Departure { sp, ctx: ctx as *const ThreadCtx as *mut u8 }
+    };
+    // SAFETY: slab blocks stay readable; once the owner matches, the block is this thread's.
+    unsafe {
+        if (*to).owner.load(Ordering::Relaxed) != ctx.mark_ptr() {
+            return refuse(match check_owner(ctx, to) {
+                Err(e) => e,
+                Ok(_) => Error::WrongThread,
+            });
+        }
+        if to == ctx.current.get() {
+            return stay;
+        }
+        match (*to).state.get() {
+            State::Suspended | State::New => depart(ctx, to, sp),
+            State::Dead => refuse(Error::Dead),
+            // Only the current coroutine runs, and that case was handled above.
+            State::Running => refuse(Error::Busy),
+        }
     }
 }
 
@@ -147,22 +226,50 @@ pub(crate) unsafe fn kill(target: *mut Block, reason: usize) -> Result<Received,
     }
 }
 
-/// Moves control from the current coroutine to `to` and back.
+/// Moves control from the current coroutine to `to` and back, for internal switches whose target
+/// is known to be valid.
 ///
 /// # Safety
 /// `to` is NEW or SUSPENDED and belongs to this thread; it is not the current coroutine.
-#[inline]
-unsafe fn transfer(ctx: &ThreadCtx, to: *mut Block, signal: Signal, value: usize) -> Received {
+unsafe fn transfer(to: *mut Block, signal: Signal, value: usize) -> Received {
+    // SAFETY: forwarded.
+    match unsafe { switch(to, signal, value) } {
+        Ok(received) => received,
+        // The contract rules refusals out; carrying on would corrupt the coroutine graph.
+        Err(_) => std::process::abort(),
+    }
+}
+
+/// End hook of a fresh stack: its result is the value the entry starts with.
+unsafe extern "C" fn first_end(ctx: *mut u8) -> usize {
+    // SAFETY: as in `end_transfer`.
+    unsafe {
+        let ctx = &*(ctx as *const ThreadCtx);
+        let value = ctx.value.get();
+        arrive(ctx);
+        value
+    }
+}
+
+/// The leaving half of a switch from the current coroutine to `to` (the signal and value to
+/// deliver are already in `ctx`): runs in a begin hook, with the current stack's saved `sp`.
+///
+/// # Safety
+/// `to` is a NEW or SUSPENDED block of this thread other than the current one.
+#[inline(always)]
+pub(crate) unsafe fn depart(ctx: &ThreadCtx, to: *mut Block, sp: *mut u8) -> arch::Departure {
     let from = ctx.current.get();
     // SAFETY: both blocks belong to this thread and are alive (the current one runs; `to` is
     // referenced by the caller).
     unsafe {
+        (*from).saved_sp.set(sp);
         if (*from).state.get() == State::Running {
             (*from).state.set(State::Suspended);
         }
         (*to).state.set(State::Running);
         ctx.current.set(to);
-        ctx.signal.set(signal);
+        ctx.came_from.set(from);
+        ctx.arriving.set(true);
         // Tell unwinders who resumed `to`. A finishing coroutine hands on its own resumer, since
         // its stack is about to be released.
         let link = (*to).link_slot.get();
@@ -175,14 +282,11 @@ unsafe fn transfer(ctx: &ThreadCtx, to: *mut Block, signal: Signal, value: usize
             };
         }
         if let Some(asan) = ctx.asan {
-            ctx.came_from.set(from);
             let leaving =
                 if (*from).state.get() == State::Dead { None } else { Some(&mut *(*from).asan_fake_stack.as_ptr()) };
             asan.start(leaving, stack_bounds(to));
         }
-        let value = arch::switch((*from).saved_sp.as_ptr(), (*to).saved_sp.get(), value);
-        resumed(ctx, from);
-        Received { signal: ctx.signal.get(), value }
+        arch::Departure { sp: (*to).saved_sp.get(), ctx: ctx as *const ThreadCtx as *mut u8 }
     }
 }
 
@@ -200,24 +304,35 @@ unsafe fn stack_bounds(b: *const Block) -> crate::tools::StackBounds {
     }
 }
 
-/// First thing every coroutine does after a switch lands on its stack.
+/// The arriving half of a switch, run by every end hook on the resumed stack after it has read
+/// what it was sent (this may itself switch, see below). Does nothing if no switch happened.
 ///
 /// # Safety
-/// `me` is the coroutine now running on this thread.
+/// `ctx` is this thread's state, and the code calling runs on the current coroutine's stack.
 #[inline]
-unsafe fn resumed(ctx: &ThreadCtx, me: *mut Block) {
+pub(crate) unsafe fn arrive(ctx: &ThreadCtx) {
+    if !ctx.arriving.replace(false) {
+        return;
+    }
     // SAFETY: per the contract; `came_from` and `dying` were set by the switch that brought us here.
     unsafe {
         if let Some(asan) = ctx.asan {
+            let me = ctx.current.get();
             let from_bounds = asan.finish((*me).asan_fake_stack.get());
             let from = ctx.came_from.get();
-            if !from.is_null() && (*(*from).stack.get()).is_none() {
+            if (*(*from).stack.get()).is_none() {
                 (*from).asan_bounds.set(from_bounds);
             }
         }
         let dying = ctx.dying.replace(core::ptr::null_mut());
         if !dying.is_null() {
             bury_finished(ctx, dying);
+        }
+        // The coroutine we came from may have dropped its last reference while it ran; now that
+        // it is suspended, it is unreferenced like any other (and unwound if it is Rust's).
+        let from = ctx.came_from.replace(core::ptr::null_mut());
+        if !from.is_null() && (*from).refs.get() == 0 && (*from).state.get() == State::Suspended {
+            suspended_unreferenced(from);
         }
     }
 }
@@ -229,8 +344,6 @@ unsafe extern "C" fn root(data: *mut u8, value: usize) -> ! {
         // Unreachable: a switch (which created the ctx) brought us here.
         std::process::abort()
     };
-    // SAFETY: we are the coroutine just switched to.
-    unsafe { resumed(ctx, me) };
     // SAFETY: the entry is only taken here, on the coroutine's own first run.
     let entry = core::mem::replace(unsafe { &mut *(*me).entry.get() }, Entry::Taken);
     let outcome: Result<usize, Box<dyn Any + Send>> = match entry {
@@ -261,11 +374,18 @@ unsafe fn finish(ctx: &ThreadCtx, me: *mut Block, outcome: Result<usize, Box<dyn
     unsafe {
         (*me).state.set(State::Dead);
         let mut target = (*me).parent.get();
-        while (*target).state.get() == State::Dead {
+        loop {
+            match (*target).state.get() {
+                State::Dead => {}
+                // A NEW ancestor has no pending switch to resume a panic in: it dies unrun and
+                // the panic travels on up the chain.
+                State::New if signal == Signal::Panic => bury_unstarted(ctx, target),
+                _ => break,
+            }
             target = (*target).parent.get();
         }
         ctx.dying.set(me);
-        transfer(ctx, target, signal, value);
+        transfer(target, signal, value);
     }
     // A finished coroutine is never resumed: its saved stack pointer is never switched to.
     std::process::abort()
@@ -395,7 +515,7 @@ unsafe fn suspended_unreferenced(b: *mut Block) {
             let old_parent = (*b).parent.replace(me);
             (*b).refs.set(1); // held by this function while it unwinds
             release_ref(old_parent);
-            let _ = transfer(ctx, b, Signal::Unwind, 0);
+            let _ = transfer(b, Signal::Unwind, 0);
             // If it refused to die it keeps our reference and stays suspended (leaked).
             if (*b).state.get() == State::Dead {
                 release_ref(b);

@@ -18,6 +18,7 @@ pub struct ThreadMark {
 
 /// How the coroutine being resumed must interpret the value it receives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
 pub(crate) enum Signal {
     /// A plain value (a switch, or a finished child's return value).
     Value,
@@ -27,18 +28,36 @@ pub(crate) enum Signal {
     Panic,
     /// The last handle was dropped: unwind (Rust coroutines only).
     Unwind,
+    /// No switch happened: the C ABI refused it; the value is the status code.
+    Refused,
+}
+
+impl Signal {
+    /// The signal a word carries (as written by `Signal as usize`).
+    pub(crate) fn from_word(word: usize) -> Signal {
+        match word {
+            0 => Signal::Value,
+            1 => Signal::Killed,
+            2 => Signal::Panic,
+            3 => Signal::Unwind,
+            _ => Signal::Refused,
+        }
+    }
 }
 
 pub(crate) struct ThreadCtx {
     pub(crate) current: Cell<*mut Block>,
     pub(crate) main: *mut Block,
     pub(crate) mark: Arc<ThreadMark>,
-    /// What the switch in flight carries besides its value.
+    /// The switch in flight: how to read its value, and the value.
     pub(crate) signal: Cell<Signal>,
+    pub(crate) value: Cell<usize>,
+    /// Set by `depart`, cleared by `arrive`: whether an end hook finds a switch to complete.
+    pub(crate) arriving: Cell<bool>,
     pub(crate) panic: Cell<Option<Box<dyn Any + Send>>>,
     /// A coroutine that just finished: the next code to run on another stack releases its stack.
     pub(crate) dying: Cell<*mut Block>,
-    /// The coroutine that switched last (for ASan's stack bookkeeping).
+    /// The coroutine that switched last (for ASan's stack bookkeeping and unreferenced checks).
     pub(crate) came_from: Cell<*mut Block>,
     pub(crate) asan: Option<AsanFibers>,
     pub(crate) pool: UnsafeCell<StackPool>,
@@ -112,6 +131,8 @@ impl ThreadCtx {
             main,
             mark,
             signal: Cell::new(Signal::Value),
+            value: Cell::new(0),
+            arriving: Cell::new(false),
             panic: Cell::new(None),
             dying: Cell::new(core::ptr::null_mut()),
             came_from: Cell::new(core::ptr::null_mut()),

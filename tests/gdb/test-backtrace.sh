@@ -11,7 +11,7 @@ cc -std=c11 -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Wpedantic -Werror -Iin
 bt=$(gdb -q -batch -nx -ex 'break level3' -ex run -ex bt --args "$out/backtrace" 2>&1)
 
 # The frames that must appear, innermost first, in this order.
-expected=(level3 level2 level1 entry coro_arch_trampoline coro_switch resumer main)
+expected=(level3 level2 level1 entry coro_arch_trampoline resumer main)
 rest=$(grep -E '^#[0-9]+' <<<"$bt")
 pass=0 fail=0
 for f in "${expected[@]}"; do

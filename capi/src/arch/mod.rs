@@ -1,13 +1,17 @@
 //! The context switch, one file per CPU.
 //!
-//! Each architecture provides the same three routines, written in assembly (`<arch>.s`) and shared
+//! Each architecture provides the same routines, written in assembly (`<arch>.s`) and shared
 //! verbatim with the C harness in `tests/arch/`, so the harness tests exactly what ships:
 //!
-//! - `coro_arch_init_stack(top, entry, data) -> sp`: writes a first frame at the top of a fresh stack;
-//!   the first switch to `sp` calls `entry(data, value)` on that stack.
-//! - `coro_arch_switch(&save_sp, to_sp, value) -> value'`: saves the callee-saved registers and the
-//!   floating-point control state on the current stack, stores the stack pointer in `save_sp`, and
-//!   resumes the context saved at `to_sp`, whose pending switch returns `value`.
+//! - `coro_arch_enter(a, b, c, begin, end)`: every switch. Saves the callee-saved registers, the
+//!   floating-point control state and `end` on the current stack, calls `begin(a, b, c, sp)` there,
+//!   continues on the stack pointer `begin` returns, calls the `end` hook saved in *that* frame
+//!   with `begin`'s context word, pops the frame and returns to that frame's caller with `end`'s
+//!   result. Both hooks are called with balanced call/return pairs; the final return is an
+//!   indirect jump (x86_64), so no return prediction is spoiled by the stack switch.
+//! - `coro_arch_init_stack(top, entry, data, first_end) -> sp`: writes a first frame at the top of a
+//!   fresh stack, so that the first switch to `sp` calls `first_end(ctx)` and then
+//!   `entry(data, value)` with the value `first_end` returned.
 //! - `coro_arch_trampoline`: the first code of a fresh stack (internal to the assembly).
 //!
 //! The routines never allocate and touch nothing but registers and the two stacks.
@@ -29,9 +33,38 @@ compile_error!("coro supports x86_64 and aarch64; add capi/src/arch/<cpu>.s and 
 /// The function a fresh stack starts in. It must never return: it ends with a switch away.
 pub(crate) type StackEntry = unsafe extern "C" fn(data: *mut u8, value: usize) -> !;
 
+/// What a begin hook returns: the stack pointer to continue on (the caller's own to not switch)
+/// and a context word handed to the end hook there. Two words: returned in registers.
+#[repr(C)]
+pub(crate) struct Departure {
+    pub sp: *mut u8,
+    pub ctx: *mut u8,
+}
+
+/// Runs on the leaving stack with the saved frame's stack pointer (`sp`).
+pub(crate) type BeginHook = unsafe extern "C" fn(a: usize, b: usize, c: usize, sp: *mut u8) -> Departure;
+
+/// The end hook of a fresh stack: its result is the value the entry receives.
+pub(crate) type FirstEnd = unsafe extern "C" fn(ctx: *mut u8) -> usize;
+
 extern "C" {
-    fn coro_arch_switch(save_sp: *mut *mut u8, to_sp: *mut u8, value: usize) -> usize;
-    fn coro_arch_init_stack(top: *mut u8, entry: StackEntry, data: *mut u8) -> *mut u8;
+    /// Declared here with the two-word result the Rust side uses; `ffi::coro_switch` jumps to
+    /// the same routine with a one-word result.
+    pub(crate) fn coro_arch_enter(
+        a: usize,
+        b: usize,
+        c: usize,
+        begin: BeginHook,
+        end: unsafe extern "C" fn(ctx: *mut u8) -> Arrival,
+    ) -> Arrival;
+    fn coro_arch_init_stack(top: *mut u8, entry: StackEntry, data: *mut u8, first_end: FirstEnd) -> *mut u8;
+}
+
+/// What the Rust side's end hook returns (two words: returned in registers).
+#[repr(C)]
+pub(crate) struct Arrival {
+    pub signal: usize,
+    pub value: usize,
 }
 
 /// The link word of a stack whose (exclusive) high end is `top`; see the module docs.
@@ -41,31 +74,17 @@ pub(crate) fn link_slot(top: *mut u8) -> *mut *mut *mut u8 {
 
 /// Distance of the link word below the (aligned) top of a stack, as laid out by `init_stack`.
 #[cfg(target_arch = "x86_64")]
-const LINK_OFFSET: usize = 80;
+const LINK_OFFSET: usize = 96;
 #[cfg(target_arch = "aarch64")]
-const LINK_OFFSET: usize = 192;
+const LINK_OFFSET: usize = 208;
 
-/// Prepares a fresh stack so that the first [`switch`] to the returned stack pointer calls
-/// `entry(data, value)` on it.
+/// Prepares a fresh stack so that the first switch to the returned stack pointer calls
+/// `first_end(ctx)` and then `entry(data, value)` on it, `value` being what `first_end` returned.
 ///
 /// # Safety
-/// `top` must be the (exclusive) high end of a writable stack of at least 256 bytes that nothing
+/// `top` must be the (exclusive) high end of a writable stack of at least 512 bytes that nothing
 /// else uses. `entry` must never return.
-pub(crate) unsafe fn init_stack(top: *mut u8, entry: StackEntry, data: *mut u8) -> *mut u8 {
+pub(crate) unsafe fn init_stack(top: *mut u8, entry: StackEntry, data: *mut u8, first_end: FirstEnd) -> *mut u8 {
     // SAFETY: the caller guarantees `top` heads a writable, unused stack.
-    unsafe { coro_arch_init_stack(top, entry, data) }
-}
-
-/// Suspends the running context, storing its stack pointer in `*save_sp`, and resumes the one
-/// saved at `to_sp`. Returns, when something later switches back to `*save_sp`, the value that
-/// switch carried.
-///
-/// # Safety
-/// `to_sp` must be a stack pointer produced by [`init_stack`] or stored by an earlier `switch`
-/// and not resumed since (each saved context is resumed at most once). `save_sp` must stay valid
-/// until the context is resumed. Both stacks must belong to the calling OS thread's coroutines.
-#[inline(always)]
-pub(crate) unsafe fn switch(save_sp: *mut *mut u8, to_sp: *mut u8, value: usize) -> usize {
-    // SAFETY: forwarded from the caller's contract.
-    unsafe { coro_arch_switch(save_sp, to_sp, value) }
+    unsafe { coro_arch_init_stack(top, entry, data, first_end) }
 }

@@ -4,32 +4,45 @@
  * tests/arch/, so the harness tests exactly the code that ships. Keep it free of C preprocessor
  * directives and of braces (Rust's asm templates treat braces as placeholders).
  *
- * Saved frame, at the suspended stack pointer sp (low to high):
- *   sp+0   MXCSR (4 bytes), x87 control word (2 bytes), 2 bytes padding
- *   sp+8   r15
- *   sp+16  r14
- *   sp+24  r13
- *   sp+32  r12
- *   sp+40  rbx
- *   sp+48  rbp
- *   sp+56  return address
- * A fresh stack gets the same frame from coro_arch_init_stack, with the return address pointing
- * into coro_arch_trampoline (one byte past its start, see there), rbx = data and r12 = entry.
- * After the switch has popped that frame, rsp = (aligned top) - 80 (the link word, see
- * coro_arch_trampoline), 16-byte aligned, so the call in the trampoline enters `entry` with the
- * alignment the ABI requires.
+ * One primitive, coro_arch_enter, does every switch. The runtime's bookkeeping runs in two hooks
+ * that it calls with balanced call/ret pairs: `begin` on the leaving stack decides where to go,
+ * `end` on the arriving stack finishes the switch and computes what the resumed call returns.
+ * The resumed call then returns to its caller by an indirect jump: no `ret` whose prediction the
+ * stack switch would spoil, and a C API function built on it (`coro_switch` jumps straight here)
+ * adds no frame of its own.
+ *
+ * Saved frame, at the suspended stack pointer sp (low to high), 80 bytes:
+ *   sp+0   padding (keeps sp 16-byte aligned)
+ *   sp+8   end hook of the suspended call
+ *   sp+16  MXCSR (4 bytes), x87 control word (2 bytes), 2 bytes padding
+ *   sp+24  r15
+ *   sp+32  r14
+ *   sp+40  r13
+ *   sp+48  r12
+ *   sp+56  rbx
+ *   sp+64  rbp
+ *   sp+72  return address
+ * The frame ends at the CFA (sp+80). A fresh stack gets the same frame from coro_arch_init_stack,
+ * with the end hook `first_end`, the return address pointing into coro_arch_trampoline (one byte
+ * past its start, see there), rbx = data and r12 = entry. Once that frame is popped,
+ * rsp = (aligned top) - 96: the link word (see coro_arch_trampoline), 16-byte aligned, so the call
+ * in the trampoline enters `entry` with the alignment the ABI requires.
  */
     .text
 
-/* uintptr_t coro_arch_switch(void **save_sp, void *to_sp, uintptr_t value)
- * Saves the caller's callee-saved state on its own stack, stores that stack pointer in *save_sp,
- * loads to_sp and resumes the context saved there, which sees `value` as this function's result.
+/* ret coro_arch_enter(a, b, c, begin, end)
+ *   (sp, ctx) begin(a, b, c, void *sp);     (two words: the stack to continue on, a context for end)
+ *   ret end(void *ctx);                     (ret: up to two words, rax:rdx)
+ * Saves the caller's frame (with `end` in it), calls begin(a, b, c, sp) on the caller's stack, and
+ * continues on the stack begin returns (the caller's own sp when nothing is to switch): there it
+ * restores the floating-point control state, calls that frame's end hook with begin's ctx, pops
+ * the frame and jumps to its return address with end's result in rax:rdx.
  */
-    .globl coro_arch_switch
-    .hidden coro_arch_switch
-    .type coro_arch_switch,@function
+    .globl coro_arch_enter
+    .hidden coro_arch_enter
+    .type coro_arch_enter,@function
     .p2align 4
-coro_arch_switch:
+coro_arch_enter:
     .cfi_startproc
     pushq %rbp
     .cfi_adjust_cfa_offset 8
@@ -49,20 +62,39 @@ coro_arch_switch:
     pushq %r15
     .cfi_adjust_cfa_offset 8
     .cfi_rel_offset %r15, 0
-    subq $8, %rsp
-    .cfi_adjust_cfa_offset 8
-    stmxcsr (%rsp)
-    fnstcw 4(%rsp)
-
-    movq %rsp, (%rdi)
-    /* From here on the frame belongs to the context being resumed; it has the same layout, so
-     * the CFI above describes it too. */
-    movq %rsi, %rsp
-
-    ldmxcsr (%rsp)
-    fldcw 4(%rsp)
-    addq $8, %rsp
-    .cfi_adjust_cfa_offset -8
+    subq $24, %rsp
+    .cfi_adjust_cfa_offset 24
+    stmxcsr 16(%rsp)
+    fnstcw 20(%rsp)
+    movq %r8, 8(%rsp)
+    /* begin(a, b, c, sp): the arguments are already in rdi, rsi, rdx. rbx (saved above) keeps
+     * our frame's address across the call, to compare the floating-point control state below. */
+    movq %rsp, %rbx
+    movq %rcx, %rax
+    movq %rsp, %rcx
+    callq *%rax
+    /* From here on the frame belongs to the context being resumed (or still to ours when begin
+     * chose not to switch); it has the same layout, so the CFI above describes it too. */
+    movq %rax, %rsp
+    movq %rdx, %rdi
+    /* The floating-point control state is per context, but loading it is slow: only when the
+     * leaving frame's (the current state) and the arriving frame's control bits differ. MXCSR's
+     * exception flags (bits 0-5) are sticky status, not control: they stay per thread, like
+     * FPSR on aarch64. */
+    movl 16(%rbx), %eax
+    xorl 16(%rsp), %eax
+    testl $0xffc0, %eax
+    jz 1f
+    ldmxcsr 16(%rsp)
+1:
+    movzwl 20(%rbx), %eax
+    cmpw 20(%rsp), %ax
+    je 2f
+    fldcw 20(%rsp)
+2:
+    callq *8(%rsp)
+    addq $24, %rsp
+    .cfi_adjust_cfa_offset -24
     popq %r15
     .cfi_adjust_cfa_offset -8
     .cfi_restore %r15
@@ -81,18 +113,15 @@ coro_arch_switch:
     popq %rbp
     .cfi_adjust_cfa_offset -8
     .cfi_restore %rbp
-    /* Return by jump: `ret` would consult the return stack buffer, which always predicts the
-     * caller of this call on the *other* stack and so always mispredicts. */
     popq %rcx
     .cfi_adjust_cfa_offset -8
     .cfi_register %rip, %rcx
-    movq %rdx, %rax
     jmpq *%rcx
     .cfi_endproc
-    .size coro_arch_switch, .-coro_arch_switch
+    .size coro_arch_enter, .-coro_arch_enter
 
-/* First code a fresh stack runs: calls entry(data, value) with the value delivered by the switch
- * that started it. The entry never returns (it finishes with a switch away). */
+/* First code a fresh stack runs, right after its first end hook returned the value that started
+ * it (in rax): calls entry(data, value). The entry never returns (it finishes with a switch). */
     .globl coro_arch_trampoline
     .hidden coro_arch_trampoline
     .type coro_arch_trampoline,@function
@@ -100,14 +129,14 @@ coro_arch_switch:
 coro_arch_trampoline:
     .cfi_startproc
     /* The caller of this frame, for unwinders (gdb, backtraces, profilers), is the context that
-     * resumed the coroutine. This frame's rsp is top-80, the stack's link word: it holds the
+     * resumed the coroutine. This frame's rsp is top-96, the stack's link word: it holds the
      * address L of the word where that context saved its stack pointer S. The frame at S is
-     * coro_arch_switch's, so CFA = S + 64 and the registers sit just below it, as in the switch.
-     *   CFA = *(*rsp) + 64      (DW_CFA_def_cfa_expression: breg7 0; deref; deref; plus_uconst 64)
-     * A fresh stack's link points at itself, so S = top-80, CFA = top-16, and every saved slot,
+     * coro_arch_enter's, so CFA = S + 80 and the registers sit just below it, as in the switch.
+     *   CFA = *(*rsp) + 80      (DW_CFA_def_cfa_expression: breg7 0; deref; deref; plus_uconst 80)
+     * A fresh stack's link points at itself, so S = top-96, CFA = top-16, and every saved slot,
      * the return address included, reads the zeroed words above the link: a return address of 0
      * ends every unwinder's walk. No branches in the expression: valgrind's CFI reader has none. */
-    .cfi_escape 0x0f, 0x06, 0x77, 0x00, 0x06, 0x06, 0x23, 0x40
+    .cfi_escape 0x0f, 0x06, 0x77, 0x00, 0x06, 0x06, 0x23, 0x50
     .cfi_offset %rip, -8
     .cfi_offset %rbp, -16
     .cfi_offset %rbx, -24
@@ -128,10 +157,12 @@ coro_arch_trampoline:
     .cfi_endproc
     .size coro_arch_trampoline, .-coro_arch_trampoline
 
-/* void *coro_arch_init_stack(void *top, void (*entry)(void *data, uintptr_t value), void *data)
- * Writes the first frame at the top of a fresh stack and returns the stack pointer to pass to
- * coro_arch_switch. The 80 bytes above the frame are reserved: top-80 is the link word the
- * trampoline's CFI reads (see there), initially pointing at itself; the rest stays zero. */
+/* void *coro_arch_init_stack(void *top, void (*entry)(void *data, uintptr_t value), void *data,
+ *                            uintptr_t (*first_end)(void *ctx))
+ * Writes the first frame at the top of a fresh stack and returns the stack pointer that begin
+ * hooks return to switch to it. The first switch calls first_end(ctx) there, whose result is
+ * the value entry receives. The 96 bytes above the frame are reserved: top-96 is the link word
+ * the trampoline's CFI reads (initially pointing at itself); the rest stays zero. */
     .globl coro_arch_init_stack
     .hidden coro_arch_init_stack
     .type coro_arch_init_stack,@function
@@ -139,24 +170,24 @@ coro_arch_trampoline:
 coro_arch_init_stack:
     .cfi_startproc
     andq $-16, %rdi
-    leaq -144(%rdi), %rax
+    leaq -176(%rdi), %rax
+    movq $0, (%rax)
+    movq %rcx, 8(%rax)
     /* A new coroutine starts with the creator's floating-point control state. */
-    stmxcsr (%rax)
-    fnstcw 4(%rax)
-    movw $0, 6(%rax)
-    movq $0, 8(%rax)
-    movq $0, 16(%rax)
+    stmxcsr 16(%rax)
+    fnstcw 20(%rax)
+    movw $0, 22(%rax)
     movq $0, 24(%rax)
-    movq %rsi, 32(%rax)
-    movq %rdx, 40(%rax)
-    movq $0, 48(%rax)
+    movq $0, 32(%rax)
+    movq $0, 40(%rax)
+    movq %rsi, 48(%rax)
+    movq %rdx, 56(%rax)
+    movq $0, 64(%rax)
     leaq .Lcoro_trampoline_go(%rip), %rcx
-    movq %rcx, 56(%rax)
-    /* The 80 reserved bytes at the top: the link word (pointing at itself) and zeros. */
-    leaq 64(%rax), %rcx
-    movq %rcx, 64(%rax)
-    movq $0, 72(%rax)
-    movq $0, 80(%rax)
+    movq %rcx, 72(%rax)
+    /* The 96 reserved bytes at the top: the link word (pointing at itself) and zeros. */
+    leaq 80(%rax), %rcx
+    movq %rcx, 80(%rax)
     movq $0, 88(%rax)
     movq $0, 96(%rax)
     movq $0, 104(%rax)
@@ -164,6 +195,10 @@ coro_arch_init_stack:
     movq $0, 120(%rax)
     movq $0, 128(%rax)
     movq $0, 136(%rax)
+    movq $0, 144(%rax)
+    movq $0, 152(%rax)
+    movq $0, 160(%rax)
+    movq $0, 168(%rax)
     ret
     .cfi_endproc
     .size coro_arch_init_stack, .-coro_arch_init_stack
