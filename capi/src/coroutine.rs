@@ -178,6 +178,7 @@ impl Coroutine {
     /// # Panics
     /// Resumes the panic of a coroutine that panicked and passed control to the caller (its
     /// parent chain led here).
+    #[inline]
     pub fn switch(&self, value: usize) -> Result<usize, Error> {
         // SAFETY: a live block (see `block`).
         deliver(unsafe { switch::switch(self.raw(), Signal::Value, value) }?)
@@ -244,6 +245,7 @@ impl Coroutine {
 }
 
 /// Turns what a resumed switch received into the API's result.
+#[inline]
 fn deliver(received: Received) -> Result<usize, Error> {
     match received.signal {
         Signal::Value => Ok(received.value),

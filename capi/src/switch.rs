@@ -97,6 +97,7 @@ pub(crate) fn create(spawn: Spawn) -> Result<*mut Block, Error> {
         blk.id.set(next_id());
         *blk.name.get() = spawn.name;
         blk.userdata.set(spawn.userdata);
+        blk.received.set(core::ptr::null_mut());
     }
     Ok(b)
 }
@@ -152,8 +153,12 @@ unsafe extern "C" fn begin_switch(to: usize, signal: usize, value: usize, sp: *m
     };
     ctx.signal.set(Signal::from_word(signal));
     ctx.value.set(value);
-    // SAFETY: the caller passes a slab block.
-    unsafe { depart_checked(ctx, to as *mut Block, sp) }
+    // SAFETY: the caller passes a slab block; the current block is this thread's. A Rust caller
+    // takes its value from the end hook's result, not through a pointer.
+    unsafe {
+        (*ctx.current.get()).received.set(core::ptr::null_mut());
+        depart_checked(ctx, to as *mut Block, sp)
+    }
 }
 
 /// End hook of [`switch_entry`]: what the resumed call returns.
@@ -240,14 +245,14 @@ unsafe fn transfer(to: *mut Block, signal: Signal, value: usize) -> Received {
     }
 }
 
-/// End hook of a fresh stack: its result is the value the entry starts with.
-unsafe extern "C" fn first_end(ctx: *mut u8) -> usize {
-    // SAFETY: as in `end_transfer`.
+/// End hook of a fresh stack: the second word is the value the entry starts with.
+unsafe extern "C" fn first_end(ctx: *mut u8) -> arch::Arrival {
+    // SAFETY: `ctx` is the word `depart` handed on: this thread's live ThreadCtx.
     unsafe {
         let ctx = &*(ctx as *const ThreadCtx);
         let value = ctx.value.get();
         arrive(ctx);
-        value
+        arch::Arrival { signal: Signal::Value as usize, value }
     }
 }
 
@@ -268,8 +273,6 @@ pub(crate) unsafe fn depart(ctx: &ThreadCtx, to: *mut Block, sp: *mut u8) -> arc
         }
         (*to).state.set(State::Running);
         ctx.current.set(to);
-        ctx.came_from.set(from);
-        ctx.arriving.set(true);
         // Tell unwinders who resumed `to`. A finishing coroutine hands on its own resumer, since
         // its stack is about to be released.
         let link = (*to).link_slot.get();
@@ -281,6 +284,24 @@ pub(crate) unsafe fn depart(ctx: &ThreadCtx, to: *mut Block, sp: *mut u8) -> arc
                 (*from).saved_sp.as_ptr()
             };
         }
+        // Fast path: a plain value to deliver, and nothing for the arriving side to tidy up (no
+        // sanitizer, no finished coroutine to bury, and `from` still referenced). Then this hook
+        // completes the switch itself: a C caller suspended in `coro_switch` gets its value
+        // written here, and its call returns (CORO_OK, value), as every end hook would.
+        if ctx.signal.get() == Signal::Value
+            && ctx.asan.is_none()
+            && ctx.dying.get().is_null()
+            && (*from).refs.get() != 0
+        {
+            let received = (*to).received.get();
+            if !received.is_null() {
+                *received = ctx.value.get() as *mut c_void;
+            }
+            let sp = ((*to).saved_sp.get() as usize | arch::FAST) as *mut u8;
+            return arch::Departure { sp, ctx: ctx.value.get() as *mut u8 };
+        }
+        ctx.came_from.set(from);
+        ctx.arriving.set(true);
         if let Some(asan) = ctx.asan {
             let leaving =
                 if (*from).state.get() == State::Dead { None } else { Some(&mut *(*from).asan_fake_stack.as_ptr()) };
@@ -540,6 +561,7 @@ unsafe fn free_block(b: *mut Block) -> *mut Block {
         *blk.entry.get() = Entry::Taken;
         *blk.name.get() = None;
         blk.userdata.set(core::ptr::null_mut());
+        blk.received.set(core::ptr::null_mut());
         blk.asan_fake_stack.set(core::ptr::null_mut());
         blk.asan_bounds.set(crate::tools::StackBounds::UNKNOWN);
         blk.link_slot.set(core::ptr::null_mut());

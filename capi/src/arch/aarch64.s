@@ -34,12 +34,14 @@
     .text
 
 /* ret coro_arch_enter(a, b, c, begin, end)
- *   (sp, ctx) begin(a, b, c, void *sp);     (two words: the stack to continue on, a context for end)
- *   ret end(void *ctx);                     (ret: up to two words, x0:x1)
+ *   (sp, word) begin(a, b, c, void *sp);    (two words: the stack to continue on, and a word)
+ *   ret end(void *ctx);                     (ret: two words, x0:x1)
  * Saves the caller's frame (with `end` in it), calls begin(a, b, c, sp) on the caller's stack, and
  * continues on the stack begin returns (the caller's own sp when nothing is to switch): there it
- * restores FPCR if it differs, calls that frame's end hook with begin's ctx, pops the frame and
- * returns to that frame's caller with end's result in x0:x1.
+ * restores FPCR if it differs, calls that frame's end hook with begin's word as its context,
+ * pops the frame and returns to that frame's caller with end's result in x0:x1.
+ * Fast path: when begin sets bit 0 of the returned sp, no end hook runs and the result is
+ * (0, word): begin has already done everything the end hook would.
  */
     .globl coro_arch_enter
     .hidden coro_arch_enter
@@ -87,9 +89,12 @@ coro_arch_enter:
     mov x9, x3
     mov x3, sp
     blr x9
+    /* x0 = the stack to continue on, with bit 0 set for the fast path: then x1 is the value
+     * itself and no end hook is needed. Otherwise x1 is the end hook's context. */
+    and x10, x0, #0xfffffffffffffff0
     /* From here on the frame belongs to the context being resumed (or still to ours when begin
      * chose not to switch); it has the same layout, so the CFI above describes it too. */
-    mov sp, x0
+    mov sp, x10
     /* Writing FPCR can be slow (self-synchronising on some cores): only do it on a change. */
     ldr x10, [sp, #16]
     mrs x9, fpcr
@@ -97,9 +102,15 @@ coro_arch_enter:
     b.eq 1f
     msr fpcr, x10
 1:
+    tbnz x0, #0, 2f
     ldr x9, [sp]
     mov x0, x1
     blr x9
+    b 3f
+2:
+    /* Fast path: the result is (0, value); x1 already holds the value. */
+    mov x0, #0
+3:
     ldp d8, d9, [sp, #32]
     ldp d10, d11, [sp, #48]
     ldp d12, d13, [sp, #64]
@@ -136,8 +147,9 @@ coro_arch_enter:
     .cfi_endproc
     .size coro_arch_enter, .-coro_arch_enter
 
-/* First code a fresh stack runs, right after its first end hook returned the value that started
- * it (in x0): calls entry(data, value). The entry never returns (it finishes with a switch). */
+/* First code a fresh stack runs, with the value that started it in x1 (the second word of the
+ * result, from first_end or the fast path): calls entry(data, value). The entry never returns (it
+ * finishes with a switch). */
     .globl coro_arch_trampoline
     .hidden coro_arch_trampoline
     .type coro_arch_trampoline,%function
@@ -180,7 +192,6 @@ coro_arch_trampoline:
      * up the alignment padding before this function, find no FDE, and show garbage frames. */
     nop
 .Lcoro_trampoline_go:
-    mov x1, x0
     mov x0, x19
     blr x20
     brk #0
@@ -190,8 +201,8 @@ coro_arch_trampoline:
 /* void *coro_arch_init_stack(void *top, void (*entry)(void *data, uintptr_t value), void *data,
  *                            uintptr_t (*first_end)(void *ctx))
  * Writes the first frame at the top of a fresh stack and returns the stack pointer that begin
- * hooks return to switch to it. The first switch calls first_end(ctx) there, whose result is
- * the value entry receives. The 208 bytes above the frame are reserved: top-208 is the link word
+ * hooks return to switch to it. The first switch calls first_end(ctx) there (unless it takes the
+ * fast path), whose second result word is the value entry receives. The 208 bytes above the frame are reserved: top-208 is the link word
  * the trampoline's CFI reads (initially pointing at itself); the rest stays zero. */
     .globl coro_arch_init_stack
     .hidden coro_arch_init_stack

@@ -8,10 +8,12 @@
 //!   continues on the stack pointer `begin` returns, calls the `end` hook saved in *that* frame
 //!   with `begin`'s context word, pops the frame and returns to that frame's caller with `end`'s
 //!   result. Both hooks are called with balanced call/return pairs; the final return is an
-//!   indirect jump (x86_64), so no return prediction is spoiled by the stack switch.
+//!   indirect jump (x86_64), so no return prediction is spoiled by the stack switch. When `begin`
+//!   has done all the work (the common case), it marks the stack pointer with [`FAST`] and the
+//!   resumed call returns `(0, word)` without any end hook.
 //! - `coro_arch_init_stack(top, entry, data, first_end) -> sp`: writes a first frame at the top of a
-//!   fresh stack, so that the first switch to `sp` calls `first_end(ctx)` and then
-//!   `entry(data, value)` with the value `first_end` returned.
+//!   fresh stack, so that the first switch to `sp` calls `first_end(ctx)` (unless fast) and then
+//!   `entry(data, value)` with the second word of the result.
 //! - `coro_arch_trampoline`: the first code of a fresh stack (internal to the assembly).
 //!
 //! The routines never allocate and touch nothing but registers and the two stacks.
@@ -35,17 +37,21 @@ pub(crate) type StackEntry = unsafe extern "C" fn(data: *mut u8, value: usize) -
 
 /// What a begin hook returns: the stack pointer to continue on (the caller's own to not switch)
 /// and a context word handed to the end hook there. Two words: returned in registers.
+/// With [`FAST`] set in `sp`, no end hook runs and the resumed call returns `(0, ctx)`.
 #[repr(C)]
 pub(crate) struct Departure {
     pub sp: *mut u8,
     pub ctx: *mut u8,
 }
 
+/// Bit of [`Departure::sp`] that selects the fast path (stack pointers are 16-byte aligned).
+pub(crate) const FAST: usize = 1;
+
 /// Runs on the leaving stack with the saved frame's stack pointer (`sp`).
 pub(crate) type BeginHook = unsafe extern "C" fn(a: usize, b: usize, c: usize, sp: *mut u8) -> Departure;
 
-/// The end hook of a fresh stack: its result is the value the entry receives.
-pub(crate) type FirstEnd = unsafe extern "C" fn(ctx: *mut u8) -> usize;
+/// The end hook of a fresh stack: the second word of its result is the value the entry receives.
+pub(crate) type FirstEnd = unsafe extern "C" fn(ctx: *mut u8) -> Arrival;
 
 extern "C" {
     /// Declared here with the two-word result the Rust side uses; `ffi::coro_switch` jumps to

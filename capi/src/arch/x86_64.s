@@ -31,12 +31,14 @@
     .text
 
 /* ret coro_arch_enter(a, b, c, begin, end)
- *   (sp, ctx) begin(a, b, c, void *sp);     (two words: the stack to continue on, a context for end)
- *   ret end(void *ctx);                     (ret: up to two words, rax:rdx)
+ *   (sp, word) begin(a, b, c, void *sp);    (two words: the stack to continue on, and a word)
+ *   ret end(void *ctx);                     (ret: two words, rax:rdx)
  * Saves the caller's frame (with `end` in it), calls begin(a, b, c, sp) on the caller's stack, and
  * continues on the stack begin returns (the caller's own sp when nothing is to switch): there it
- * restores the floating-point control state, calls that frame's end hook with begin's ctx, pops
- * the frame and jumps to its return address with end's result in rax:rdx.
+ * restores the floating-point control state, calls that frame's end hook with begin's word as
+ * its context, pops the frame and jumps to its return address with end's result in rax:rdx.
+ * Fast path: when begin sets bit 0 of the returned sp, no end hook runs and the result is
+ * (0, word): begin has already done everything the end hook would.
  */
     .globl coro_arch_enter
     .hidden coro_arch_enter
@@ -73,10 +75,13 @@ coro_arch_enter:
     movq %rcx, %rax
     movq %rsp, %rcx
     callq *%rax
+    /* rax = the stack to continue on, with bit 0 set for the fast path: then rdx is the value
+     * itself and no end hook is needed. Otherwise rdx is the end hook's context. */
+    movl %eax, %r8d
+    andq $-16, %rax
     /* From here on the frame belongs to the context being resumed (or still to ours when begin
      * chose not to switch); it has the same layout, so the CFI above describes it too. */
     movq %rax, %rsp
-    movq %rdx, %rdi
     /* The floating-point control state is per context, but loading it is slow: only when the
      * leaving frame's (the current state) and the arriving frame's control bits differ. MXCSR's
      * exception flags (bits 0-5) are sticky status, not control: they stay per thread, like
@@ -92,7 +97,13 @@ coro_arch_enter:
     je 2f
     fldcw 20(%rsp)
 2:
+    /* Fast path: the result is (0, value), already in place but for rax. */
+    xorl %eax, %eax
+    testb $1, %r8b
+    jnz 3f
+    movq %rdx, %rdi
     callq *8(%rsp)
+3:
     addq $24, %rsp
     .cfi_adjust_cfa_offset -24
     popq %r15
@@ -120,8 +131,9 @@ coro_arch_enter:
     .cfi_endproc
     .size coro_arch_enter, .-coro_arch_enter
 
-/* First code a fresh stack runs, right after its first end hook returned the value that started
- * it (in rax): calls entry(data, value). The entry never returns (it finishes with a switch). */
+/* First code a fresh stack runs, with the value that started it in rdx (the second word of the
+ * result, from first_end or the fast path): calls entry(data, value). The entry never returns (it
+ * finishes with a switch). */
     .globl coro_arch_trampoline
     .hidden coro_arch_trampoline
     .type coro_arch_trampoline,@function
@@ -151,7 +163,7 @@ coro_arch_trampoline:
     nop
 .Lcoro_trampoline_go:
     movq %rbx, %rdi
-    movq %rax, %rsi
+    movq %rdx, %rsi
     callq *%r12
     ud2
     .cfi_endproc
@@ -160,8 +172,8 @@ coro_arch_trampoline:
 /* void *coro_arch_init_stack(void *top, void (*entry)(void *data, uintptr_t value), void *data,
  *                            uintptr_t (*first_end)(void *ctx))
  * Writes the first frame at the top of a fresh stack and returns the stack pointer that begin
- * hooks return to switch to it. The first switch calls first_end(ctx) there, whose result is
- * the value entry receives. The 96 bytes above the frame are reserved: top-96 is the link word
+ * hooks return to switch to it. The first switch calls first_end(ctx) there (unless it takes the
+ * fast path), whose second result word is the value entry receives. The 96 bytes above the frame are reserved: top-96 is the link word
  * the trampoline's CFI reads (initially pointing at itself); the rest stays zero. */
     .globl coro_arch_init_stack
     .hidden coro_arch_init_stack
