@@ -90,7 +90,15 @@ coro_arch_enter:
     xorl 16(%rsp), %eax
     testl $0xffc0, %eax
     jz 1f
-    ldmxcsr 16(%rsp)
+    /* Load the arriving control bits with the live flags: (arriving & ~0x3f) | (live & 0x3f),
+     * staged in the arriving frame's padding word. */
+    movl 16(%rsp), %eax
+    andl $-64, %eax
+    movl 16(%rbx), %ecx
+    andl $63, %ecx
+    orl %ecx, %eax
+    movl %eax, (%rsp)
+    ldmxcsr (%rsp)
 1:
     movzwl 20(%rbx), %eax
     cmpw 20(%rsp), %ax
