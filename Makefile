@@ -1,6 +1,7 @@
 # uthread: one command builds and runs each thing. See README.md.
 #   make demo     build what the demo needs and run it
-#   make test     every test: Rust, C (plain, ASan, valgrind), aarch64 under qemu, examples
+#   make test     every test: Rust, C (plain, ASan, valgrind), aarch64 under qemu, examples, gdb,
+#                 Python 3.10-3.13
 #   make bench    benchmarks against the peers, measured in the same run
 #   make header   regenerate include/coro.h (pinned cbindgen)
 #   make lint     rustfmt + clippy, warnings are errors
@@ -8,7 +9,7 @@
 CARGO ?= cargo
 export CORO_LIB_DIR ?= $(CURDIR)/target/debug
 
-.PHONY: all build release demo test test-rust test-c test-arch test-examples test-gdb bench header check-header lint clean deps
+.PHONY: all build release demo test test-rust test-c test-arch test-examples test-gdb test-python wheel bench header check-header lint clean deps
 
 all: build
 
@@ -36,7 +37,7 @@ demo: release
 	target/examples/echo_server-release --demo
 
 test: deps build
-	$(MAKE) --no-print-directory test-rust test-c test-arch test-examples test-gdb
+	$(MAKE) --no-print-directory test-rust test-c test-arch test-examples test-gdb test-python
 	@echo "make test: all suites passed"
 
 test-rust: build
@@ -53,6 +54,14 @@ test-examples: build
 
 test-gdb: build
 	tests/gdb/test-backtrace.sh
+
+# The Python extension on every CPython 3.10-3.13 found (CI requires all four).
+test-python:
+	ci/python.sh
+
+# The uthread wheel for the default Python, into dist/.
+wheel:
+	ci/python-wheel.sh dist
 
 bench: deps
 	$(CARGO) run --release -p coro-bench

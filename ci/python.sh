@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Builds the uthread extension for every CPython 3.10–3.13 found under ~/.pyenv/versions and runs
+# tests/python (pytest) against each, printing a per-version summary.
+#
+# Usage: ci/python.sh [3.X ...]     (default: every supported version found)
+# Env:   CI=true            every one of 3.10, 3.11, 3.12, 3.13 must be present (else failure)
+#        PYENV_ROOT         where to look (default ~/.pyenv)
+#        PYTEST_ARGS        extra pytest arguments
+#
+# Each version gets target/venv-3.X with pinned pytest, maturin and mypy (stubtest) from PyPI; the extension is
+# built with `maturin build --release` for that interpreter and the wheel installed into the venv
+# (a real install, as users get it). Exit status is non-zero if any build or test run fails, or,
+# under CI=true, if a version is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+PYTEST_VERSION=8.4.2
+MATURIN_VERSION=1.16.0
+MYPY_VERSION=2.4.1   # stubtest: the .pyi stubs must match the module
+SUPPORTED=(3.10 3.11 3.12 3.13)
+PYENV_ROOT=${PYENV_ROOT:-$HOME/.pyenv}
+
+versions=("$@")
+[ ${#versions[@]} -gt 0 ] || versions=("${SUPPORTED[@]}")
+
+# The newest installed patch release of a minor version, e.g. 3.12 -> ~/.pyenv/versions/3.12.1.
+find_python() {
+  local minor=$1 best=""
+  for d in "$PYENV_ROOT"/versions/"$minor".*; do
+    [ -x "$d/bin/python$minor" ] || continue
+    [[ "$(basename "$d")" =~ ^$minor\.[0-9]+$ ]] || continue
+    best=$d
+  done
+  [ -n "$best" ] && echo "$best/bin/python$minor"
+}
+
+declare -A RESULT
+failed=0
+for v in "${versions[@]}"; do
+  py=$(find_python "$v" || true)
+  if [ -z "$py" ]; then
+    RESULT[$v]="missing"
+    if [ "${CI:-}" = "true" ]; then failed=1; fi
+    echo "ci/python.sh: CPython $v not found under $PYENV_ROOT/versions" >&2
+    continue
+  fi
+  echo "=== CPython $v ($py) ==="
+  venv=$ROOT/target/venv-$v
+  if [ ! -x "$venv/bin/python" ]; then
+    "$py" -m venv "$venv"
+  fi
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check \
+    "pytest==$PYTEST_VERSION" "maturin==$MATURIN_VERSION" "mypy==$MYPY_VERSION"
+  wheels=$ROOT/target/wheels-$v
+  rm -rf "$wheels"
+  log=$ROOT/target/pytest-$v.log
+  if ! (cd python && PYO3_PYTHON="$venv/bin/python" "$venv/bin/maturin" build --release -q \
+          -i "$venv/bin/python" -o "$wheels"); then
+    RESULT[$v]="build failed"
+    failed=1
+    continue
+  fi
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "$wheels"/uthread-*.whl
+  set +e
+  # shellcheck disable=SC2086
+  (cd "$ROOT" && "$venv/bin/python" -m pytest tests/python -q -p no:cacheprovider ${PYTEST_ARGS:-}) 2>&1 | tee "$log"
+  status=${PIPESTATUS[0]}
+  set -e
+  summary=$(grep -E '^[0-9]+ (passed|failed)|^=+ .*(passed|failed|error).* =+$|[0-9]+ passed' "$log" | tail -1 | sed 's/=//g; s/^ *//; s/ *$//')
+  if [ "$status" -eq 0 ]; then
+    RESULT[$v]="ok: ${summary:-passed}"
+  else
+    RESULT[$v]="FAILED (pytest exit $status): ${summary:-see $log}"
+    failed=1
+  fi
+done
+
+echo
+echo "=== uthread Python tests: summary ==="
+for v in "${versions[@]}"; do
+  printf '  CPython %-5s %s\n' "$v" "${RESULT[$v]}"
+done
+exit $failed

@@ -1,0 +1,121 @@
+"""Type stubs for uthread: greenlet-compatible micro-threads."""
+
+from contextvars import Context
+from types import FrameType, TracebackType
+from typing import Any, Callable, Final, Literal, Protocol
+
+from typing_extensions import disjoint_base
+
+__all__ = [
+    "__version__",
+    "GreenletExit",
+    "error",
+    "getcurrent",
+    "greenlet",
+    "gettrace",
+    "settrace",
+    "stack_size",
+    "get_pending_cleanup_count",
+    "get_total_main_greenlets",
+]
+
+__version__: Final[str]
+
+GREENLET_USE_GC: Final[bool]
+GREENLET_USE_TRACING: Final[bool]
+GREENLET_USE_CONTEXT_VARS: Final[bool]
+GREENLET_USE_STANDARD_THREADING: Final[bool]
+CLOCKS_PER_SEC: Final[int]
+DEFAULT_STACK_SIZE: Final[int]
+
+class GreenletExit(BaseException):
+    """Raised in a greenlet to make it exit; returned (not raised) to the parent when it ends one."""
+
+class error(Exception):
+    """An invalid switch: to a greenlet of another thread, or one that can never run again."""
+
+@disjoint_base
+class greenlet:
+    """A micro-thread: ``run`` executes on its own stack when the greenlet is first switched to."""
+
+    getcurrent: Callable[[], greenlet]
+    error: type[error]
+    GreenletExit: type[GreenletExit]
+    settrace: Callable[[_TraceFunc | None], _TraceFunc | None]
+    gettrace: Callable[[], _TraceFunc | None]
+
+    def __init__(self, run: Callable[..., Any] | None = None, parent: greenlet | None = None) -> None:
+        """Creates a greenlet (it does not run until switched to); ``parent`` defaults to the
+        current greenlet."""
+    def switch(self, *args: Any, **kwargs: Any) -> Any:
+        """Suspends the current greenlet and runs this one; returns what the next switch back
+        brings (``()``, the single argument, the tuple, the kwargs dict, or ``(args, kwargs)``)."""
+    def throw(
+        self,
+        typ: type[BaseException] | BaseException = ...,
+        val: object = None,
+        tb: TracebackType | None = None,
+        /,
+    ) -> Any:
+        """Switches to this greenlet and raises the exception (default ``GreenletExit``) in it."""
+    @property
+    def run(self) -> Callable[..., Any]:
+        """The callable run at the start; only available (and settable) before the start."""
+    @run.setter
+    def run(self, value: Callable[..., Any] | None) -> None: ...
+    @run.deleter
+    def run(self) -> None: ...
+    @property
+    def parent(self) -> greenlet | None:
+        """The greenlet that receives the result (or exception) when this one finishes;
+        None for a thread's main greenlet."""
+    @parent.setter
+    def parent(self, value: greenlet) -> None: ...
+    @property
+    def dead(self) -> bool:
+        """True once the greenlet has finished (or can never run again)."""
+    @property
+    def gr_frame(self) -> FrameType | None:
+        """The innermost frame of a suspended greenlet; None while it runs, before it starts
+        and after it ends."""
+    @property
+    def gr_context(self) -> Context | None:
+        """The contextvars context the greenlet runs in (None until one is created or set)."""
+    @gr_context.setter
+    def gr_context(self, value: Context | None) -> None: ...
+    @property
+    def _stack_saved(self) -> int:
+        """Bytes of C stack copied to the heap: always 0 (uthreads keep their own stacks)."""
+    def __bool__(self) -> bool:
+        """True while the greenlet is active: started and not dead."""
+    def __getstate__(self) -> Any:
+        """Greenlets cannot be pickled or copied: raises TypeError."""
+    __dict__: dict[str, Any]
+
+class _TraceFunc(Protocol):
+    def __call__(self, event: Literal["switch", "throw"], args: tuple[greenlet, greenlet], /) -> object: ...
+
+def getcurrent() -> greenlet:
+    """Returns the greenlet running on this thread (its main greenlet when no other runs)."""
+
+def settrace(callback: _TraceFunc | None) -> _TraceFunc | None:
+    """Sets this thread's switch trace function (None removes it); returns the previous one."""
+
+def gettrace() -> _TraceFunc | None:
+    """Returns this thread's switch trace function, or None."""
+
+def stack_size(size: int | None = None) -> int:
+    """Returns the stack size for greenlets started from now on; with ``size`` (0: the default
+    of 8 MiB), sets it and returns the previous value."""
+
+def get_pending_cleanup_count() -> int:
+    """Number of exited threads whose greenlets still wait to be released."""
+
+def get_total_main_greenlets() -> int:
+    """Number of main greenlets alive (one per thread that used greenlets)."""
+
+def enable_optional_cleanup(flag: bool) -> None:
+    """Accepted for compatibility with greenlet; does nothing."""
+
+def get_clocks_used_doing_optional_cleanup() -> int:
+    """Always 0 (compatibility with greenlet)."""
