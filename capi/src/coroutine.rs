@@ -33,6 +33,9 @@ use std::ptr::NonNull;
 /// whose parent it is) does.
 ///
 /// Handles are neither `Send` nor `Sync`: a coroutine belongs to the OS thread that created it.
+/// (Once that thread has exited and its teardown is complete, its coroutines are orphans that the
+/// engine lets any thread release; a runtime that keeps handles of an exited thread may drop them
+/// from another thread then, one thread at a time.)
 ///
 /// Dropping the last handle of a SUSPENDED coroutine unwinds it first: its pending
 /// [`Coroutine::switch`] panics with a private payload that runs its destructors and is caught at
@@ -219,6 +222,22 @@ impl Coroutine {
     pub fn set_parent(&self, parent: &Coroutine) -> Result<(), Error> {
         // SAFETY: both handles hold live blocks of this thread.
         unsafe { switch::set_parent(self.raw(), parent.raw()) }
+    }
+
+    /// Abandons this SUSPENDED coroutine: it becomes DEAD without running again and its stack
+    /// is released as it is; nothing on it is unwound, so whatever its frames own is leaked. For
+    /// runtimes that must give up on a coroutine that cannot be finished (an interpreter shutting
+    /// down, or a coroutine that refuses to die). A NEW one becomes DEAD unrun.
+    /// Errors: [`Error::Busy`] (running), [`Error::Dead`], [`Error::Main`].
+    pub fn abandon(&self) -> Result<(), Error> {
+        // SAFETY: a live block of this thread; the leak is this method's documented contract.
+        unsafe { switch::abandon(self.raw()) }
+    }
+
+    /// Bytes of its stack a SUSPENDED coroutine is using (0 in other states and for mains).
+    pub fn stack_in_use(&self) -> usize {
+        // SAFETY: a live block of this thread.
+        unsafe { switch::stack_in_use(self.raw()) }
     }
 
     /// The process-unique id (never reused).

@@ -583,6 +583,55 @@ unsafe fn free_block(b: *mut Block) -> *mut Block {
     }
 }
 
+/// Abandons a SUSPENDED coroutine: it becomes DEAD without ever running again and its stack is
+/// released as it is (nothing on it is unwound or dropped).
+///
+/// # Safety
+/// `b` is a live block of this thread. The caller accepts that whatever the coroutine's frames
+/// own is leaked.
+pub(crate) unsafe fn abandon(b: *mut Block) -> Result<(), Error> {
+    let ctx = ThreadCtx::get()?;
+    // SAFETY: forwarded; an owned block's fields are ours.
+    unsafe {
+        if let Access::Orphan = check_owner(ctx, b)? {
+            return Err(Error::WrongThread);
+        }
+        if (*b).is_main() {
+            return Err(Error::Main);
+        }
+        match (*b).state.get() {
+            State::Suspended => {
+                (*b).state.set(State::Dead);
+                if let Some(stack) = (*(*b).stack.get()).take() {
+                    give_stack(ctx, b, stack);
+                }
+                Ok(())
+            }
+            State::New => {
+                bury_unstarted(ctx, b);
+                Ok(())
+            }
+            State::Running => Err(Error::Busy),
+            State::Dead => Err(Error::Dead),
+        }
+    }
+}
+
+/// Bytes of stack a SUSPENDED coroutine is using (from its saved stack pointer to the top of its
+/// stack); 0 for other states and main coroutines.
+///
+/// # Safety
+/// `b` is a live block of this thread.
+pub(crate) unsafe fn stack_in_use(b: *const Block) -> usize {
+    // SAFETY: per the contract.
+    unsafe {
+        match (&*(*b).stack.get(), (*b).state.get()) {
+            (Some(stack), State::Suspended) => stack.top() as usize - (*b).saved_sp.get() as usize,
+            _ => 0,
+        }
+    }
+}
+
 /// Changes `c`'s parent: see docs/semantics.md.
 ///
 /// # Safety

@@ -164,12 +164,14 @@ impl ThreadCtx {
             (*main).state.set(State::Dead);
             *(*main).entry.get() = Entry::Taken;
         }
-        ctx.mark.alive.store(false, Ordering::Release);
         // SAFETY: releases the reference taken in `create`.
         unsafe { crate::switch::release_ref(main) };
         // SAFETY: no switch can happen any more on this thread.
         let vacant = unsafe { &mut *ctx.vacant.get() };
         block::spill_vacant(vacant, 0);
+        // Last: from here on other threads may treat this thread's coroutines as orphans and
+        // release them, so this thread must not touch them any more.
+        ctx.mark.alive.store(false, Ordering::Release);
         drop(ctx);
     }
 }

@@ -253,3 +253,33 @@ fn many_create_finish_cycles_reuse_stacks() {
         assert_eq!(c.switch(1), Ok(1 + i));
     }
 }
+
+#[test]
+fn abandon_releases_a_suspended_coroutine_without_running_it() {
+    let dropped = Rc::new(RefCell::new(false));
+    let d = dropped.clone();
+    let main = Coroutine::current();
+    let c = Coroutine::builder()
+        .unwind_on_drop(false)
+        .spawn(move |_| {
+            let _guard = SetOnDrop(d);
+            main.switch(1).unwrap();
+            unreachable!("an abandoned coroutine never runs again");
+        })
+        .unwrap();
+    assert_eq!(c.switch(0), Ok(1));
+    assert!(c.stack_in_use() > 0, "a suspended coroutine uses some of its stack");
+    assert_eq!(c.abandon(), Ok(()));
+    assert_eq!(c.state(), State::Dead);
+    assert_eq!(c.stack_in_use(), 0);
+    assert!(!*dropped.borrow(), "nothing on an abandoned stack is dropped");
+    assert_eq!(c.abandon(), Err(Error::Dead));
+    assert_eq!(Coroutine::main().abandon(), Err(Error::Main));
+    assert_eq!(Coroutine::current().abandon(), Err(Error::Main));
+    let running = Coroutine::new(|_| match Coroutine::current().abandon() {
+        Err(Error::Busy) => 1,
+        _ => 0,
+    })
+    .unwrap();
+    assert_eq!(running.switch(0), Ok(1));
+}
