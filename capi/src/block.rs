@@ -73,6 +73,8 @@ pub struct Block {
     /// Strong reference; null only for main coroutines.
     pub(crate) parent: Cell<*mut Block>,
     pub(crate) stack: UnsafeCell<Option<Stack>>,
+    /// The canary of an unguarded stack, checked at every switch out; null when guarded.
+    pub(crate) canary: Cell<*const u64>,
     pub(crate) entry: UnsafeCell<Entry>,
     pub(crate) id: Cell<u64>,
     pub(crate) name: UnsafeCell<Option<CString>>,
@@ -97,6 +99,7 @@ impl Block {
             link_slot: Cell::new(core::ptr::null_mut()),
             parent: Cell::new(core::ptr::null_mut()),
             stack: UnsafeCell::new(None),
+            canary: Cell::new(core::ptr::null()),
             entry: UnsafeCell::new(Entry::Taken),
             id: Cell::new(0),
             name: UnsafeCell::new(None),

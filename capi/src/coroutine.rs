@@ -240,6 +240,13 @@ impl Coroutine {
         unsafe { switch::stack_in_use(self.raw()) }
     }
 
+    /// How this coroutine's stack is protected against overflow (`None` for a main coroutine or
+    /// once the stack is released); see [`GuardTier`].
+    pub fn stack_guard(&self) -> Option<crate::GuardTier> {
+        // SAFETY: a live block of this thread.
+        unsafe { (*self.block().stack.get()).as_ref().map(|s| s.tier()) }
+    }
+
     /// The process-unique id (never reused).
     pub fn id(&self) -> u64 {
         self.block().id.get()

@@ -31,4 +31,4 @@ pub use error::Error;
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
 
-pub use stack::{DEFAULT_STACK_SIZE, GUARD_BYTES, MAX_STACK_SIZE, MIN_STACK_SIZE};
+pub use stack::{GuardTier, DEFAULT_STACK_SIZE, GUARD_BYTES, MAX_STACK_SIZE, MIN_STACK_SIZE, WARM_BYTES, WARM_STACKS};

@@ -5,6 +5,7 @@
 //! module installs for every thread that uses coroutines unless the thread already has one.
 //! Faults that are not ours go to whatever handler was installed before (or the default action).
 
+use crate::block::Block;
 use crate::thread::ThreadCtx;
 use std::sync::{Once, OnceLock};
 
@@ -85,6 +86,25 @@ struct OverflowReport {
     id: u64,
     name: *const libc::c_char,
     stack_bytes: usize,
+    /// How it was noticed, when not by a fault in the guard (the canary tier).
+    how: &'static [u8],
+}
+
+impl OverflowReport {
+    fn of(block: &Block, stack_bytes: usize, how: &'static [u8]) -> OverflowReport {
+        // SAFETY: names are only replaced by the owning thread, which is the caller.
+        let name = match unsafe { &*block.name.get() } {
+            Some(n) => n.as_ptr(),
+            None => core::ptr::null(),
+        };
+        OverflowReport { id: block.id.get(), name, stack_bytes, how }
+    }
+}
+
+/// Reports an overflow of `block`'s unguarded stack, found by its damaged canary, and aborts.
+#[cold]
+pub(crate) fn report_canary(block: &Block, stack_bytes: usize) -> ! {
+    OverflowReport::of(block, stack_bytes, b" (found by its canary at a switch)").write_and_abort()
 }
 
 /// The running coroutine, if `addr` lies in the guard region of its stack.
@@ -102,11 +122,7 @@ fn overflowed_coroutine(addr: usize) -> Option<OverflowReport> {
         if !stack.guard_contains(addr) {
             return None;
         }
-        let name = match &*block.name.get() {
-            Some(n) => n.as_ptr(),
-            None => core::ptr::null(),
-        };
-        Some(OverflowReport { id: block.id.get(), name, stack_bytes: stack.usable() })
+        Some(OverflowReport::of(block, stack.usable(), b""))
     }
 }
 
@@ -128,7 +144,9 @@ impl OverflowReport {
         }
         line.push(b": its ");
         line.push_u64(self.stack_bytes as u64);
-        line.push(b"-byte stack is exhausted (raise coro_options_t.stack_size); aborting\n");
+        line.push(b"-byte stack is exhausted");
+        line.push(self.how);
+        line.push(b" (raise coro_options_t.stack_size); aborting\n");
         // SAFETY: write(2) and abort(3) are async-signal-safe; the buffer is initialised.
         unsafe {
             libc::write(2, line.buf.as_ptr().cast(), line.len);

@@ -92,6 +92,7 @@ pub(crate) fn create(spawn: Spawn) -> Result<*mut Block, Error> {
         blk.parent.set(parent);
         blk.saved_sp.set(arch::init_stack(stack.top(), root, b.cast(), first_end));
         blk.link_slot.set(arch::link_slot(stack.top()));
+        blk.canary.set(stack.canary());
         *blk.stack.get() = Some(stack);
         *blk.entry.get() = spawn.entry;
         blk.id.set(next_id());
@@ -267,6 +268,10 @@ pub(crate) unsafe fn depart(ctx: &ThreadCtx, to: *mut Block, sp: *mut u8) -> arc
     // SAFETY: both blocks belong to this thread and are alive (the current one runs; `to` is
     // referenced by the caller).
     unsafe {
+        let canary = (*from).canary.get();
+        if !canary.is_null() && !crate::stack::canary_intact(canary) {
+            crate::overflow::report_canary(&*from, (*(*from).stack.get()).as_ref().map_or(0, |s| s.usable()));
+        }
         (*from).saved_sp.set(sp);
         if (*from).state.get() == State::Running {
             (*from).state.set(State::Suspended);
@@ -421,6 +426,10 @@ unsafe fn bury_finished(ctx: &ThreadCtx, b: *mut Block) {
     // SAFETY: per the contract; the pool is not borrowed across switches.
     unsafe {
         if let Some(stack) = (*(*b).stack.get()).take() {
+            if !stack.canary_fully_intact() {
+                crate::overflow::report_canary(&*b, stack.usable());
+            }
+            (*b).canary.set(core::ptr::null());
             (*ctx.pool.get()).give(stack);
         }
         if (*b).refs.get() == 0 {
@@ -565,6 +574,7 @@ unsafe fn free_block(b: *mut Block) -> *mut Block {
         blk.asan_fake_stack.set(core::ptr::null_mut());
         blk.asan_bounds.set(crate::tools::StackBounds::UNKNOWN);
         blk.link_slot.set(core::ptr::null_mut());
+        blk.canary.set(core::ptr::null());
         blk.state.set(State::Dead);
         blk.invalidate_handles();
         blk.flags.set(0);

@@ -9,7 +9,6 @@ use std::sync::OnceLock;
 
 /// Valgrind client request numbers (from valgrind's public protocol, `valgrind.h`).
 const VG_USERREQ_STACK_REGISTER: usize = 0x1501;
-const VG_USERREQ_STACK_DEREGISTER: usize = 0x1502;
 
 /// Issues a valgrind client request; returns `default` when not running under valgrind.
 #[inline]
@@ -41,14 +40,10 @@ fn valgrind_request(default: usize, args: [usize; 6]) -> usize {
 }
 
 /// Tells valgrind that `[low, high)` is a stack, so a switch onto it is not mistaken for a
-/// wild stack-pointer change. Returns valgrind's id for [`valgrind_stack_deregister`].
+/// wild stack-pointer change. Returns valgrind's id for the stack. Stack slots are immortal
+/// (see `stack.rs`), so they are never deregistered.
 pub(crate) fn valgrind_stack_register(low: *const u8, high: *const u8) -> usize {
     valgrind_request(0, [VG_USERREQ_STACK_REGISTER, low as usize, high as usize, 0, 0, 0])
-}
-
-/// Forgets a stack registered by [`valgrind_stack_register`].
-pub(crate) fn valgrind_stack_deregister(id: usize) {
-    valgrind_request(0, [VG_USERREQ_STACK_DEREGISTER, id, 0, 0, 0, 0]);
 }
 
 type StartSwitchFiber = unsafe extern "C" fn(*mut *mut c_void, *const c_void, usize);
