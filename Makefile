@@ -9,7 +9,7 @@
 CARGO ?= cargo
 export CORO_LIB_DIR ?= $(CURDIR)/target/debug
 
-.PHONY: all build release demo test test-rust test-c test-arch test-examples test-gdb test-python wheel bench header check-header lint clean deps
+.PHONY: all build release demo test test-rust test-c test-arch test-examples test-gdb test-python test-pystate wheel bench header check-header lint clean deps
 
 all: build
 
@@ -37,7 +37,7 @@ demo: release
 	target/examples/echo_server-release --demo
 
 test: deps build
-	$(MAKE) --no-print-directory test-rust test-c test-arch test-examples test-gdb test-python
+	$(MAKE) --no-print-directory test-rust test-c test-arch test-examples test-gdb test-pystate test-python
 	@echo "make test: all suites passed"
 
 test-rust: build
@@ -54,6 +54,10 @@ test-examples: build
 
 test-gdb: build
 	tests/gdb/test-backtrace.sh
+
+# The CPython state shim (python/src/pystate.c) driven from C on every CPython 3.10-3.13 found.
+test-pystate: build
+	tests/pystate/run.sh
 
 # The Python extension on every CPython 3.10-3.13 found (CI requires all four).
 test-python:
