@@ -68,6 +68,7 @@ wheel:
 	ci/python-wheel.sh dist
 
 bench: deps
+	ci/deps.sh boost-context
 	$(CARGO) run --release -p coro-bench
 
 lint: deps build

@@ -11,10 +11,12 @@ declare -A PACKAGE=(
   [qemu-aarch64]=qemu-user
   [libclang]=libclang-dev
   [gdb]=gdb
+  [boost-context]=libboost-context-dev
 )
 
 have() {
   case "$1" in
+    boost-context) compgen -G "/usr/lib/*/libboost_context.so" >/dev/null ;;
     libclang) compgen -G "/usr/lib/llvm-*/lib/libclang*.so*" >/dev/null || compgen -G "/usr/lib/x86_64-linux-gnu/libclang*.so*" >/dev/null ;;
     *) command -v "$1" >/dev/null 2>&1 ;;
   esac

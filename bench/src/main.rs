@@ -166,6 +166,64 @@ impl Contender for CorosenseiPing {
     }
 }
 
+/// Boost.Context 1.74's `jump_fcontext` (the raw switch under Boost.Coroutine2 and Boost.Fiber):
+/// one round trip = jump to the child + jump back, on a malloc'd 64 KiB stack.
+#[cfg(have_boost_context)]
+mod boost {
+    use core::ffi::c_void;
+    use std::hint::black_box;
+
+    #[repr(C)]
+    struct Transfer {
+        fctx: *mut c_void,
+        data: *mut c_void,
+    }
+
+    #[link(name = "boost_context")]
+    extern "C" {
+        fn jump_fcontext(to: *mut c_void, data: *mut c_void) -> Transfer;
+        fn make_fcontext(sp: *mut c_void, size: usize, entry: extern "C" fn(Transfer)) -> *mut c_void;
+    }
+
+    extern "C" fn child(mut t: Transfer) {
+        loop {
+            // SAFETY: `t.fctx` is the context that just jumped here, suspended in jump_fcontext.
+            t = unsafe { jump_fcontext(t.fctx, black_box(t.data)) };
+        }
+    }
+
+    pub struct BoostPing {
+        ctx: *mut c_void,
+        _stack: Vec<u8>,
+    }
+
+    impl BoostPing {
+        pub fn new() -> BoostPing {
+            let mut stack = vec![0u8; 64 * 1024];
+            // SAFETY: the stack outlives the context (both owned here); its top is passed.
+            let ctx = unsafe { make_fcontext(stack.as_mut_ptr().add(stack.len()).cast(), stack.len(), child) };
+            BoostPing { ctx, _stack: stack }
+        }
+    }
+
+    impl super::Contender for BoostPing {
+        fn name(&self) -> &'static str {
+            "Boost.Context 1.74 jump_fcontext"
+        }
+
+        fn run(&mut self, n: u64) -> u64 {
+            let mut sum = 0u64;
+            for i in 0..n {
+                // SAFETY: `ctx` is the child, suspended in jump_fcontext (or fresh).
+                let t = unsafe { jump_fcontext(self.ctx, black_box(i as usize as *mut c_void)) };
+                self.ctx = t.fctx;
+                sum = sum.wrapping_add(black_box(t.data as u64));
+            }
+            sum
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Create + run to completion + destroy.
 
@@ -395,8 +453,13 @@ fn main() {
     println!();
 
     let keep = |c: &dyn Contender| only.as_deref().is_none_or(|s| c.name().contains(s));
+    #[allow(unused_mut)]
     let mut ping: Vec<Box<dyn Contender>> =
         vec![Box::new(CAbiPing::new()), Box::new(RustPing::new()), Box::new(CorosenseiPing::new())];
+    #[cfg(have_boost_context)]
+    ping.push(Box::new(boost::BoostPing::new()));
+    #[cfg(not(have_boost_context))]
+    println!("(Boost.Context row left out: libboost-context-dev is not installed)");
     ping.retain(|c| keep(c.as_ref()));
     let stats = measure(&mut ping, rounds, n_switch);
     drop(ping);
