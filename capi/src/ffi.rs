@@ -255,26 +255,7 @@ pub unsafe extern "C" fn coro_new(
 pub unsafe extern "C" fn coro_switch(to: *mut coro_t, value: *mut c_void, received: *mut *mut c_void) -> coro_status_t {
     // The whole call is one `coro_arch_enter` with the hooks below: no Rust frame sits between
     // the caller and the stack switch, so the resumed side returns straight to its own caller.
-    #[cfg(target_arch = "x86_64")]
-    core::arch::naked_asm!(
-        "lea rcx, [rip + {begin}]",
-        "lea r8, [rip + {end}]",
-        "jmp {enter}",
-        begin = sym switch_begin,
-        end = sym switch_end,
-        enter = sym crate::arch::coro_arch_enter,
-    );
-    #[cfg(target_arch = "aarch64")]
-    core::arch::naked_asm!(
-        "adrp x3, {begin}",
-        "add x3, x3, :lo12:{begin}",
-        "adrp x4, {end}",
-        "add x4, x4, :lo12:{end}",
-        "b {enter}",
-        begin = sym switch_begin,
-        end = sym switch_end,
-        enter = sym crate::arch::coro_arch_enter,
-    );
+    crate::arch::enter_with_hooks!(switch_begin, switch_end);
 }
 
 /// Begin hook of `coro_switch`: checks everything and either departs for `to` or refuses (then

@@ -125,26 +125,7 @@ pub(crate) unsafe fn switch(to: *mut Block, signal: Signal, value: usize) -> Res
 /// `to` must be a slab block.
 #[unsafe(naked)]
 unsafe extern "C" fn switch_entry(to: *mut Block, signal: usize, value: usize) -> arch::Arrival {
-    #[cfg(target_arch = "x86_64")]
-    core::arch::naked_asm!(
-        "lea rcx, [rip + {begin}]",
-        "lea r8, [rip + {end}]",
-        "jmp {enter}",
-        begin = sym begin_switch,
-        end = sym end_switch,
-        enter = sym arch::coro_arch_enter,
-    );
-    #[cfg(target_arch = "aarch64")]
-    core::arch::naked_asm!(
-        "adrp x3, {begin}",
-        "add x3, x3, :lo12:{begin}",
-        "adrp x4, {end}",
-        "add x4, x4, :lo12:{end}",
-        "b {enter}",
-        begin = sym begin_switch,
-        end = sym end_switch,
-        enter = sym arch::coro_arch_enter,
-    );
+    crate::arch::enter_with_hooks!(begin_switch, end_switch);
 }
 
 /// Begin hook of [`switch_entry`].

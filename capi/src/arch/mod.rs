@@ -23,6 +23,34 @@
 //! trampoline's CFI follows it, so gdb's `bt` and other unwinders walk from inside a coroutine
 //! into the coroutine that resumed it. The core keeps it current on every switch.
 
+/// The body of a naked `extern "C"` function of three arguments that hands them to
+/// `coro_arch_enter` with the given begin and end hooks (a tail jump: no frame of its own).
+macro_rules! enter_with_hooks {
+    ($begin:path, $end:path) => {
+        #[cfg(target_arch = "x86_64")]
+        core::arch::naked_asm!(
+            "lea rcx, [rip + {begin}]",
+            "lea r8, [rip + {end}]",
+            "jmp {enter}",
+            begin = sym $begin,
+            end = sym $end,
+            enter = sym $crate::arch::coro_arch_enter,
+        );
+        #[cfg(target_arch = "aarch64")]
+        core::arch::naked_asm!(
+            "adrp x3, {begin}",
+            "add x3, x3, :lo12:{begin}",
+            "adrp x4, {end}",
+            "add x4, x4, :lo12:{end}",
+            "b {enter}",
+            begin = sym $begin,
+            end = sym $end,
+            enter = sym $crate::arch::coro_arch_enter,
+        );
+    };
+}
+pub(crate) use enter_with_hooks;
+
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
 
