@@ -231,24 +231,31 @@ impl Arenas {
         let (next, left) = match carving.map(|i| self.carving[i]) {
             Some((_, next, left)) if left > 0 => (next, left),
             _ => {
-                let count = (ARENA_BYTES / slot_bytes).max(1);
-                let len = count.checked_mul(slot_bytes).ok_or(Error::NoMemory)?;
-                // SAFETY: an anonymous private mapping at an address of the kernel's choosing
-                // has no preconditions; failure is reported as MAP_FAILED.
-                let base = unsafe {
-                    libc::mmap(
-                        core::ptr::null_mut(),
-                        len,
-                        libc::PROT_READ | libc::PROT_WRITE,
-                        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK,
-                        -1,
-                        0,
-                    )
-                };
-                if base == libc::MAP_FAILED {
-                    return Err(Error::NoMemory);
+                // A whole arena if the address space allows it; under a limit (RLIMIT_AS), ever
+                // smaller ones, down to a single slot.
+                let mut count = (ARENA_BYTES / slot_bytes).max(1);
+                loop {
+                    let len = count.checked_mul(slot_bytes).ok_or(Error::NoMemory)?;
+                    // SAFETY: an anonymous private mapping at an address of the kernel's choosing
+                    // has no preconditions; failure is reported as MAP_FAILED.
+                    let base = unsafe {
+                        libc::mmap(
+                            core::ptr::null_mut(),
+                            len,
+                            libc::PROT_READ | libc::PROT_WRITE,
+                            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK,
+                            -1,
+                            0,
+                        )
+                    };
+                    if base != libc::MAP_FAILED {
+                        break (base as usize, count);
+                    }
+                    if count == 1 {
+                        return Err(Error::NoMemory);
+                    }
+                    count /= 2;
                 }
-                (base as usize, count)
             }
         };
         match carving {
