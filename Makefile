@@ -1,7 +1,7 @@
 # uthread: one command builds and runs each thing. See README.md.
 #   make demo     build what the demo needs and run it
 #   make test     every test: Rust, C (plain, ASan, valgrind), aarch64 under qemu, examples, gdb,
-#                 Python 3.10-3.13
+#                 Python 3.10-3.13 (ours, and greenlet's own suite against the drop-in greenlet)
 #   make bench    benchmarks against the peers, measured in the same run
 #   make header   regenerate include/coro.h (pinned cbindgen)
 #   make lint     rustfmt + clippy, warnings are errors
@@ -9,7 +9,7 @@
 CARGO ?= cargo
 export CORO_LIB_DIR ?= $(CURDIR)/target/debug
 
-.PHONY: all build release demo test test-rust test-c test-arch test-examples test-gdb test-python test-pystate wheel bench header check-header lint clean deps
+.PHONY: all build release demo test test-rust test-c test-arch test-examples test-gdb test-python test-pystate test-compat wheel bench header check-header lint clean deps
 
 all: build
 
@@ -35,9 +35,10 @@ demo: release
 	$(CC) $(EXAMPLE_CFLAGS) examples/c/echo_server.c -Ltarget/release -lcoro \
 		-Wl,-rpath,$(CURDIR)/target/release -o target/examples/echo_server-release
 	target/examples/echo_server-release --demo
+	examples/python/run.sh
 
 test: deps build
-	$(MAKE) --no-print-directory test-rust test-c test-arch test-examples test-gdb test-pystate test-python
+	$(MAKE) --no-print-directory test-rust test-c test-arch test-examples test-gdb test-pystate test-python test-compat
 	@echo "make test: all suites passed"
 
 test-rust: build
@@ -63,13 +64,19 @@ test-pystate: build
 test-python:
 	ci/python.sh
 
-# The uthread wheel for the default Python, into dist/.
+# greenlet 3.5.6's own test suite (downloaded at test time) against the drop-in greenlet, on every
+# CPython 3.10-3.13 found (CI requires all four); skips: tests/compat/SKIPPED.md. About 4 minutes.
+test-compat:
+	tests/compat/run.sh
+
+# The uthread wheel and the drop-in greenlet wheel for the default Python, into dist/.
 wheel:
 	ci/python-wheel.sh dist
 
 bench: deps
 	ci/deps.sh boost-context
 	$(CARGO) run --release -p coro-bench
+	bench/python/run.sh
 
 lint: deps build
 	$(CARGO) fmt --all --check

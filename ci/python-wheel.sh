@@ -1,19 +1,53 @@
 #!/usr/bin/env bash
-# Builds the uthread wheel for the default Python (PYTHON, else python3) into dist/.
+# Builds, for the default Python (PYTHON, else python3), the uthread wheel and the drop-in greenlet
+# wheel (python/greenlet-compat, pure Python, depends on uthread of the same release) into OUTDIR.
 # Usage: ci/python-wheel.sh [OUTDIR]     (default: dist)
+#
+# The greenlet distribution's version is 3.5.6.post<N> with N = MAJOR*10000 + MINOR*100 + PATCH of
+# uthread's version (see python/greenlet-compat/pyproject.toml); this script checks that the
+# version and the `uthread==` pin written there (and greenlet.__version__) match the workspace
+# version, so a release bump cannot leave them behind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 MATURIN_VERSION=1.16.0
+GREENLET_API_VERSION=3.5.6   # the greenlet release whose API (and test suite) the compat package follows
 PYTHON=${PYTHON:-python3}
 out=${1:-dist}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 py=$("$PYTHON" -c 'import sys; print(sys.executable)')
 minor=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+
+# --- versions -----------------------------------------------------------------------------------
+uthread_version=$(sed -n '/^\[workspace.package\]/,/^\[/s/^version *= *"\([^"]*\)".*/\1/p' Cargo.toml)
+IFS=. read -r major minor_v patch <<<"$uthread_version"
+post=$((major * 10000 + minor_v * 100 + patch))
+greenlet_version="$GREENLET_API_VERSION.post$post"
+compat=python/greenlet-compat
+check() { # file, expected text
+  grep -qF -- "$2" "$1" || {
+    echo "ci/python-wheel.sh: $1 must contain '$2' (uthread $uthread_version -> greenlet $greenlet_version)" >&2
+    exit 1
+  }
+}
+check "$compat/pyproject.toml" "version = \"$greenlet_version\""
+check "$compat/pyproject.toml" "\"uthread==$uthread_version\""
+check "$compat/greenlet/__init__.py" "__version__ = \"$greenlet_version\""
+
+# --- uthread (maturin) --------------------------------------------------------------------------
 venv=$ROOT/target/venv-$minor
 [ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
 "$venv/bin/python" -m pip install -q --disable-pip-version-check "maturin==$MATURIN_VERSION"
-cd python
-PYO3_PYTHON="$venv/bin/python" "$venv/bin/maturin" build --release -q -i "$venv/bin/python" -o "$out"
-ls "$out"/uthread-*.whl
+rm -f "$out"/uthread-"$uthread_version"-cp"${minor/./}"-*.whl "$out"/greenlet-"$greenlet_version"-*.whl
+(cd python && PYO3_PYTHON="$venv/bin/python" "$venv/bin/maturin" build --release -q -i "$venv/bin/python" -o "$out")
+
+# --- greenlet (pure Python; its pinned build backend comes from PyPI in an isolated build) -------
+# A copy, so that the build leaves nothing in the source tree.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cp -r "$compat" "$tmp/greenlet-compat"
+rm -rf "$tmp/greenlet-compat/build" "$tmp"/greenlet-compat/greenlet/__pycache__
+"$venv/bin/python" -m pip wheel -q --disable-pip-version-check --no-deps "$tmp/greenlet-compat" -w "$out"
+
+ls "$out"/uthread-"$uthread_version"-cp"${minor/./}"-*.whl "$out"/greenlet-"$greenlet_version"-py3-none-any.whl

@@ -8,8 +8,8 @@
 #        PYTEST_ARGS        extra pytest arguments
 #
 # Each version gets target/venv-3.X with pinned pytest, maturin and mypy (stubtest) from PyPI; the extension is
-# built with `maturin build --release` for that interpreter and the wheel installed into the venv
-# (a real install, as users get it). Exit status is non-zero if any build or test run fails, or,
+# built with `maturin build --release` for that interpreter (ci/python-wheel.sh, which also builds the
+# drop-in greenlet wheel) and both wheels are installed into the venv (a real install, as users get it). Exit status is non-zero if any build or test run fails, or,
 # under CI=true, if a version is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,13 +55,14 @@ for v in "${versions[@]}"; do
   wheels=$ROOT/target/wheels-$v
   rm -rf "$wheels"
   log=$ROOT/target/pytest-$v.log
-  if ! (cd python && PYO3_PYTHON="$venv/bin/python" "$venv/bin/maturin" build --release -q \
-          -i "$venv/bin/python" -o "$wheels"); then
+  # The uthread wheel and the drop-in greenlet wheel (ci/python-wheel.sh, as `make wheel`).
+  if ! PYTHON=$py ci/python-wheel.sh "$wheels" >/dev/null; then
     RESULT[$v]="build failed"
     failed=1
     continue
   fi
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "$wheels"/uthread-*.whl
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps \
+    "$wheels"/uthread-*.whl "$wheels"/greenlet-*.whl
   set +e
   # shellcheck disable=SC2086
   (cd "$ROOT" && "$venv/bin/python" -m pytest tests/python -q -p no:cacheprovider ${PYTEST_ARGS:-}) 2>&1 | tee "$log"

@@ -27,7 +27,7 @@ use crate::pystate::{self, PyState};
 use crate::thread::{self, SendHandle, SendPtr, ThreadShared, ThreadState, Transfer};
 use core::ffi::{c_char, c_int, c_void};
 use core::ptr::{addr_of_mut, null_mut};
-use coro::{Builder, Coroutine};
+use coro::{Builder, Coroutine, State};
 use pyo3::ffi;
 use std::alloc::Layout;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
@@ -86,6 +86,12 @@ pub struct Greenlet {
     /// The engine coroutine (user greenlets, from their start).
     pub coro: Option<Coroutine>,
     pub pystate: PyState,
+    /// Where its stack pointer was (about) when it last switched away: a main greenlet's
+    /// `_stack_saved` is measured from it (the engine reports stack use of its own stacks only).
+    saved_sp: usize,
+    /// Test support (`UnswitchableGreenlet.force_switch_error`): switches into it fail as if the
+    /// engine had refused them.
+    force_switch_error: bool,
 }
 
 impl Greenlet {
@@ -142,6 +148,8 @@ impl Greenlet {
                 thread,
                 coro: None,
                 pystate,
+                saved_sp: 0,
+                force_switch_error: false,
             });
             g
         }
@@ -168,6 +176,11 @@ impl Greenlet {
                 if t.is_alive() && !own_thread(t) {
                     t.defer(|d| d.handles.push(SendHandle(coro)));
                 } else {
+                    if t.is_alive() && coro.state() == State::Suspended {
+                        // Never finished (it was murdered): give its stack back rather than
+                        // leaking it with the handle (`unwind_on_drop(false)`).
+                        let _ = coro.abandon();
+                    }
                     drop(coro);
                 }
             }
@@ -405,6 +418,26 @@ pub unsafe fn murder_in_place(o: *mut ffi::PyObject) {
         if !g.is_null() && (*g).active() {
             (*g).dead = true;
             (*g).pystate.clear();
+            abandon_stack(g);
+        }
+    }
+}
+
+/// Releases the engine stack of a greenlet that will never run again (`Coroutine::abandon`),
+/// when it belongs to the calling thread: nothing on it is unwound, so what its frames hold is
+/// leaked, as greenlet leaks it, but the stack itself is reused. The stacks of an exited thread's
+/// coroutines are released by the engine when their handles go.
+///
+/// # Safety
+/// GIL held; `g` is live and its interpreter state has been cleared: its frames, which may link
+/// through that stack, are never looked at again (`gr_frame` of a dead greenlet is None).
+unsafe fn abandon_stack(g: *mut Greenlet) {
+    unsafe {
+        if let (Some(coro), Some(t)) = ((*g).coro.as_ref(), (*g).thread.as_ref()) {
+            if t.is_alive() && own_thread(t) && matches!(coro.state(), State::Suspended | State::New) {
+                // Cannot fail for a SUSPENDED or NEW coroutine of this thread.
+                let _ = coro.abandon();
+            }
         }
     }
 }
@@ -530,7 +563,21 @@ unsafe fn lineage_thread(mut o: *mut ffi::PyObject) -> Option<Arc<ThreadShared>>
 }
 
 /// greenlet's `check_switch_allowed`: `greenlet.error` unless `target` belongs to this thread.
+#[inline]
 unsafe fn check_switch_allowed(ts: *mut ThreadState, target: *mut ffi::PyObject) -> Result<(), ()> {
+    unsafe {
+        // Fast path: a started greenlet of this (running, so live) thread.
+        let g = Greenlet::of(target);
+        if (*g).started && (*g).thread.as_ref().is_some_and(|t| Arc::ptr_eq(t, &(*ts).shared)) {
+            return Ok(());
+        }
+        check_switch_allowed_slow(ts, target)
+    }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn check_switch_allowed_slow(ts: *mut ThreadState, target: *mut ffi::PyObject) -> Result<(), ()> {
     unsafe {
         let err = globals().error;
         match lineage_thread(target) {
@@ -661,6 +708,13 @@ pub unsafe fn g_switch(target: *mut ffi::PyObject, payload: Payload) -> *mut ffi
     }
 }
 
+/// About where the stack pointer is: the address of a local of this (never inlined) function.
+#[inline(never)]
+fn approximate_sp() -> usize {
+    let marker = 0u8;
+    core::hint::black_box(&marker) as *const u8 as usize
+}
+
 /// Suspends the current greenlet and resumes (or starts) `t`; the value or exception the switch
 /// back brings is returned/raised.
 unsafe fn transfer(ts: *mut ThreadState, t: Owned, payload: Payload) -> *mut ffi::PyObject {
@@ -672,21 +726,45 @@ unsafe fn transfer(ts: *mut ThreadState, t: Owned, payload: Payload) -> *mut ffi
             return deliver(ts, origin, cur, payload);
         }
         let tg = Greenlet::of(t.as_ptr());
-        let handle = if (*tg).is_main { (*ts).root.clone() } else { (*tg).coro.clone().expect("started") };
+        // Borrowed, not cloned: the handle is only read before the switch departs (the target is
+        // kept alive until it lands by the reference in the transfer).
+        let handle: *const Coroutine = if (*tg).is_main { &(*ts).root } else { (*tg).coro.as_ref().expect("started") };
         let me = Greenlet::of(cur);
         let tstate = ffi::PyThreadState_Get();
         (*me).pystate.save(tstate);
+        if (*me).is_main {
+            (*me).saved_sp = approximate_sp();
+        }
+        let first = (*handle).state() == State::New;
+        let forced = (*tg).force_switch_error;
         (*ts).transfer = Some(Transfer { payload, target: t });
-        let switched = handle.switch(0);
+        let switched = if forced { Err(None) } else { (*handle).switch(0).map_err(Some) };
         // Back in `cur`: its object is alive, since whoever resumed us holds a reference (a
-        // greenlet being killed on deallocation is temporarily resurrected).
+        // greenlet being killed on deallocation is temporarily resurrected). `handle` and `tg`
+        // may be stale now, unless the switch failed (then nothing ran).
         (*me).pystate.restore(ffi::PyThreadState_Get());
-        drop(handle);
         if let Err(e) = switched {
-            // Nothing ran: take back what we stored.
+            // Nothing ran: take back what we stored (the target's reference among it).
             let undo = (*ts).transfer.take();
+            // As greenlet: a greenlet that could not be started is dead; a suspended one stays
+            // as it was and may be switched to again.
+            if first {
+                (*tg).dead = true;
+                clear(&mut (*tg).start_run);
+                clear(&mut (*tg).run);
+                abandon_stack(tg);
+            }
             drop(undo);
-            raise(ffi::PyExc_SystemError, &format!("uthread: the engine refused the switch: {e}"));
+            let what = if first {
+                "Failed to switch stacks into a greenlet for the first time."
+            } else {
+                "Failed to switch stacks into a running greenlet."
+            };
+            let msg = match e {
+                None => what.to_owned(),
+                Some(e) => format!("{what} (the engine refused the switch: {e})"),
+            };
+            raise(ffi::PyExc_SystemError, &msg);
             return null_mut();
         }
         match (*ts).land() {
@@ -750,11 +828,20 @@ unsafe fn single_result(r: Option<Owned>) -> *mut ffi::PyObject {
 
 /// Calls the `settrace` function, if any, with `('switch' | 'throw', (origin, target))`. If it
 /// raises, tracing is turned off and its exception replaces what the switch carried.
+#[inline]
 unsafe fn trace(ts: *mut ThreadState, origin: &Owned, target: *mut ffi::PyObject, payload: Payload) -> Payload {
     unsafe {
         if (*ts).tracefunc.is_null() {
             return payload;
         }
+        trace_call(ts, origin, target, payload)
+    }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn trace_call(ts: *mut ThreadState, origin: &Owned, target: *mut ffi::PyObject, payload: Payload) -> Payload {
+    unsafe {
         let tracefunc = Owned::from_borrowed((*ts).tracefunc);
         let event = if matches!(payload, Payload::Args { .. }) { globals().str_switch } else { globals().str_throw };
         let tstate = ffi::PyThreadState_Get();
@@ -884,18 +971,57 @@ unsafe fn finish_target(ts: *mut ThreadState, me: *mut ffi::PyObject, mut payloa
 // ------------------------------------------------------------------------------------------
 // Methods
 
-unsafe extern "C" fn green_switch(
-    o: *mut ffi::PyObject,
-    args: *mut ffi::PyObject,
-    kwargs: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    no_unwind(|| unsafe { switch_impl(o, args, kwargs) })
+/// The address of the C function behind `greenlet.switch` (for [`thread`]'s optional cleanup,
+/// which recognizes bound `switch` methods by it).
+pub fn switch_cfunction() -> usize {
+    green_switch as *const () as usize
 }
 
-/// `greenlet.switch(*args, **kwargs)` (also the C API's `PyGreenlet_Switch`).
+/// `switch`, called through vectorcall (`METH_FASTCALL | METH_KEYWORDS`): no argument tuple is
+/// built for the common single argument, which travels as itself.
+unsafe extern "C" fn green_switch(
+    o: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargsf: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    no_unwind(|| unsafe {
+        let nargs = ffi::PyVectorcall_NARGS(nargsf as usize);
+        let nkw = if kwnames.is_null() { 0 } else { ffi::PyTuple_GET_SIZE(kwnames) };
+        let payload = if nkw == 0 && nargs == 1 && ffi::PyTuple_Check(*args) == 0 {
+            // A lone non-tuple argument stands for itself (`single_result` returns it as is).
+            Payload::Args { args: Owned::from_borrowed(*args), kwargs: None }
+        } else {
+            let Some(tuple) = Owned::from_new(ffi::PyTuple_New(nargs)) else { return null_mut() };
+            for i in 0..nargs {
+                let a = *args.offset(i);
+                ffi::Py_INCREF(a);
+                ffi::PyTuple_SET_ITEM(tuple.as_ptr(), i, a);
+            }
+            let kwargs = if nkw == 0 {
+                None
+            } else {
+                let Some(d) = Owned::from_new(ffi::PyDict_New()) else { return null_mut() };
+                for i in 0..nkw {
+                    let key = ffi::PyTuple_GET_ITEM(kwnames, i);
+                    if ffi::PyDict_SetItem(d.as_ptr(), key, *args.offset(nargs + i)) < 0 {
+                        return null_mut();
+                    }
+                }
+                Some(d)
+            };
+            Payload::Args { args: tuple, kwargs }
+        };
+        g_switch(o, payload)
+    })
+}
+
+/// `greenlet.switch(*args, **kwargs)` with an argument tuple and a keyword dict: the C API's
+/// `PyGreenlet_Switch` (issue 11; the `switch` method itself is [`green_switch`]).
 ///
 /// # Safety
 /// GIL held; `o` a live greenlet; `args` a tuple; `kwargs` null or a dict.
+#[allow(dead_code)]
 pub unsafe fn switch_impl(
     o: *mut ffi::PyObject,
     args: *mut ffi::PyObject,
@@ -1196,10 +1322,13 @@ pub unsafe extern "C" fn green_setparent(o: *mut ffi::PyObject, val: *mut ffi::P
 
 unsafe extern "C" fn green_getframe(o: *mut ffi::PyObject, _: *mut c_void) -> *mut ffi::PyObject {
     no_unwind(|| unsafe {
-        if is_running(o) {
+        let g = Greenlet::of(o);
+        // A dead greenlet has no frames; one that was murdered may even have had its stack
+        // released, which its frames may link through (3.12+): never look at them.
+        if is_running(o) || !(*g).active() {
             return new_ref_or_none(null_mut());
         }
-        let f = (*Greenlet::of(o)).pystate.frame();
+        let f = (*g).pystate.frame();
         if f.is_null() {
             if !ffi::PyErr_Occurred().is_null() {
                 return null_mut();
@@ -1256,10 +1385,30 @@ unsafe extern "C" fn green_getdead(o: *mut ffi::PyObject, _: *mut c_void) -> *mu
     unsafe { ffi::PyBool_FromLong(is_dead(o) as _) }
 }
 
-unsafe extern "C" fn green_get_stack_saved(_o: *mut ffi::PyObject, _: *mut c_void) -> *mut ffi::PyObject {
-    // greenlet reports how much of a suspended greenlet's C stack it copied to the heap; a uthread
-    // keeps its own stack, so nothing is ever copied.
-    unsafe { ffi::PyLong_FromLong(0) }
+/// greenlet reports how much of a suspended greenlet's C stack it copied to the heap; a uthread
+/// keeps its own stack, so this reports how much of its stack a suspended greenlet is using
+/// (`Coroutine::stack_in_use`; for a main greenlet, the thread's stack from its top down to where
+/// the main greenlet switched away). 0 while running, before the start, after the end, and for
+/// greenlets of other threads (the engine answers for the calling thread's coroutines only).
+unsafe extern "C" fn green_get_stack_saved(o: *mut ffi::PyObject, _: *mut c_void) -> *mut ffi::PyObject {
+    unsafe {
+        let g = Greenlet::of(o);
+        let mine = (*g).thread.as_ref().is_some_and(|t| t.is_alive() && own_thread(t));
+        let bytes = if !mine || !(*g).active() || is_running(o) {
+            0
+        } else if (*g).is_main {
+            let ts = thread::peek(); // non-null: `g` belongs to this thread
+            let top = *(*ts).stack_top.get_or_insert_with(thread::thread_stack_top);
+            if top == 0 {
+                0
+            } else {
+                top.saturating_sub((*g).saved_sp)
+            }
+        } else {
+            (*g).coro.as_ref().map_or(0, Coroutine::stack_in_use)
+        };
+        ffi::PyLong_FromSize_t(bytes)
+    }
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1302,8 +1451,8 @@ pub unsafe fn init(greenlet_exit: *mut ffi::PyObject, error: *mut ffi::PyObject)
         let methods = leak([
             ffi::PyMethodDef {
                 ml_name: c"switch".as_ptr(),
-                ml_meth: ffi::PyMethodDefPointer { PyCFunctionWithKeywords: green_switch },
-                ml_flags: ffi::METH_VARARGS | ffi::METH_KEYWORDS,
+                ml_meth: ffi::PyMethodDefPointer { PyCFunctionFastWithKeywords: green_switch },
+                ml_flags: ffi::METH_FASTCALL | ffi::METH_KEYWORDS,
                 ml_doc: SWITCH_DOC.as_ptr(),
             },
             ffi::PyMethodDef {
@@ -1407,6 +1556,77 @@ pub unsafe fn init(greenlet_exit: *mut ffi::PyObject, error: *mut ffi::PyObject)
         ffi::Py_INCREF(greenlet_exit);
         ffi::Py_INCREF(error);
         GLOBALS.store(leak(globals), Ordering::Release);
+        Ok(ty)
+    }
+}
+
+const UNSWITCHABLE_DOC: &std::ffi::CStr = c"UnswitchableGreenlet(run=None, parent=None)\n\n\
+Test support, as in greenlet's ``_greenlet``: a greenlet whose ``force_switch_error`` attribute,\n\
+when true, makes every switch into it fail as a refused engine switch does: ``SystemError``,\n\
+nothing runs, and a greenlet that could not be started is dead.";
+
+unsafe extern "C" fn unswitchable_get_force(o: *mut ffi::PyObject, _: *mut c_void) -> *mut ffi::PyObject {
+    unsafe { ffi::PyBool_FromLong((*Greenlet::of(o)).force_switch_error as _) }
+}
+
+unsafe extern "C" fn unswitchable_set_force(o: *mut ffi::PyObject, val: *mut ffi::PyObject, _: *mut c_void) -> c_int {
+    unsafe {
+        if val.is_null() {
+            raise(ffi::PyExc_AttributeError, "Cannot delete force_switch_error");
+            return -1;
+        }
+        let truth = ffi::PyObject_IsTrue(val);
+        if truth < 0 {
+            return -1;
+        }
+        (*Greenlet::of(o)).force_switch_error = truth != 0;
+        0
+    }
+}
+
+/// Creates `UnswitchableGreenlet`, the greenlet subtype greenlet's test suite uses to make
+/// switches fail (module `_uthread`, re-exported by the drop-in `greenlet._greenlet`).
+///
+/// # Safety
+/// GIL held; after [`init`]; called once.
+pub unsafe fn init_unswitchable() -> Result<*mut ffi::PyTypeObject, ()> {
+    unsafe {
+        let base = globals().ty;
+        let getsets = leak([
+            ffi::PyGetSetDef {
+                name: c"force_switch_error".as_ptr(),
+                get: Some(unswitchable_get_force),
+                set: Some(unswitchable_set_force),
+                doc: c"When true, switches into this greenlet fail with SystemError.".as_ptr(),
+                closure: null_mut(),
+            },
+            ffi::PyGetSetDef::default(),
+        ]);
+        let ty = leak(core::mem::zeroed::<ffi::PyTypeObject>());
+        set_refcnt(ty.cast(), 1);
+        (*ty).tp_name = c"uthread._uthread.UnswitchableGreenlet".as_ptr();
+        (*ty).tp_basicsize = (*base).tp_basicsize;
+        (*ty).tp_base = base;
+        (*ty).tp_dealloc = (*base).tp_dealloc;
+        // Not the base's flags: those include Py_TPFLAGS_READY.
+        (*ty).tp_flags = ffi::Py_TPFLAGS_DEFAULT
+            | ffi::Py_TPFLAGS_HAVE_VERSION_TAG
+            | ffi::Py_TPFLAGS_HAVE_GC
+            | ffi::Py_TPFLAGS_BASETYPE;
+        (*ty).tp_doc = UNSWITCHABLE_DOC.as_ptr();
+        (*ty).tp_traverse = (*base).tp_traverse;
+        (*ty).tp_clear = (*base).tp_clear;
+        (*ty).tp_weaklistoffset = (*base).tp_weaklistoffset;
+        (*ty).tp_dictoffset = (*base).tp_dictoffset;
+        (*ty).tp_getset = getsets.cast();
+        (*ty).tp_init = (*base).tp_init;
+        (*ty).tp_alloc = (*base).tp_alloc;
+        (*ty).tp_new = (*base).tp_new;
+        (*ty).tp_free = (*base).tp_free;
+        (*ty).tp_is_gc = (*base).tp_is_gc;
+        if ffi::PyType_Ready(ty) < 0 {
+            return Err(());
+        }
         Ok(ty)
     }
 }

@@ -38,13 +38,22 @@ mod error_type {
 }
 use error_type::error;
 
-/// getcurrent() -> greenlet
-///
-/// Returns the greenlet running on this thread (its main greenlet when no other runs).
-#[pyfunction]
-fn getcurrent(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
-    // SAFETY: attached to the interpreter; the result is a new reference or null with an error.
-    unsafe { Bound::from_owned_ptr_or_err(py, greenlet::getcurrent()) }
+/// `getcurrent()`, as a plain `METH_NOARGS` C function: it is called often (every event loop
+/// asks it on every turn), so it skips pyo3's argument handling.
+unsafe extern "C" fn getcurrent(
+    _module: *mut pyo3::ffi::PyObject,
+    _: *mut pyo3::ffi::PyObject,
+) -> *mut pyo3::ffi::PyObject {
+    match std::panic::catch_unwind(|| {
+        // SAFETY: called by the interpreter with the GIL held.
+        unsafe { greenlet::getcurrent() }
+    }) {
+        Ok(r) => r,
+        Err(_) => {
+            eprintln!("uthread: internal error (Rust panic) in getcurrent(); aborting");
+            std::process::abort()
+        }
+    }
 }
 
 /// settrace(callback) -> previous callback or None
@@ -84,6 +93,25 @@ fn get_total_main_greenlets() -> usize {
     thread::TOTAL_MAIN_GREENLETS.load(Ordering::Relaxed)
 }
 
+/// set_thread_local(key, value) -> None
+///
+/// Test support, as in greenlet's ``_greenlet``: stores ``value`` under ``key`` in this thread's
+/// interpreter thread-state dictionary (released when the thread's state is).
+#[pyfunction]
+fn set_thread_local(key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    let py = key.py();
+    // SAFETY: attached to the interpreter; a borrowed reference to this thread's dict or null.
+    let dict = unsafe { pyo3::ffi::PyThreadState_GetDict() };
+    if dict.is_null() {
+        return Err(
+            PyErr::take(py).unwrap_or_else(|| pyo3::exceptions::PyRuntimeError::new_err("no thread state dictionary"))
+        );
+    }
+    // SAFETY: a live dict owned by the thread state.
+    let dict: Bound<'_, PyDict> = unsafe { Bound::from_borrowed_ptr(py, dict).cast_into_unchecked() };
+    dict.set_item(key, value)
+}
+
 /// stack_size([size]) -> int
 ///
 /// Returns the stack size (bytes) given to greenlets started from now on; with ``size``, sets it
@@ -111,19 +139,31 @@ fn stack_size(size: Option<usize>) -> PyResult<usize> {
 
 /// enable_optional_cleanup(flag) -> None
 ///
-/// Accepted for compatibility with greenlet; uthread has no optional cleanup to enable.
+/// Enables (the default) or disables greenlet's optional cleanup: when an exited thread's
+/// greenlet state is released and the only reference left to its main greenlet is one no object
+/// known to the garbage collector holds (a frame of a greenlet of that thread that can never run
+/// again), that reference is dropped so the main greenlet is freed. Finding out uses
+/// ``gc.get_referrers()``, whose cost grows with the number of live objects.
 #[pyfunction]
 fn enable_optional_cleanup(flag: &Bound<'_, PyAny>) -> PyResult<()> {
-    flag.is_truthy()?;
+    let clocks = &thread::CLOCKS_USED_DOING_CLEANUP;
+    if flag.is_truthy()? {
+        // Keep the count if it was already enabled.
+        let _ = clocks.compare_exchange(-1, 0, Ordering::Relaxed, Ordering::Relaxed);
+    } else {
+        clocks.store(-1, Ordering::Relaxed);
+    }
     Ok(())
 }
 
-/// get_clocks_used_doing_optional_cleanup() -> int
+/// get_clocks_used_doing_optional_cleanup() -> int or None
 ///
-/// Always 0 (see ``enable_optional_cleanup``).
+/// Processor time spent in the optional cleanup (see ``enable_optional_cleanup``), in units of
+/// ``1/CLOCKS_PER_SEC`` seconds; None while it is disabled.
 #[pyfunction]
-fn get_clocks_used_doing_optional_cleanup() -> usize {
-    0
+fn get_clocks_used_doing_optional_cleanup() -> Option<i64> {
+    let clocks = thread::CLOCKS_USED_DOING_CLEANUP.load(Ordering::Relaxed);
+    (clocks >= 0).then_some(clocks)
 }
 
 #[pymodule]
@@ -138,14 +178,33 @@ fn _uthread(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // SAFETY: a static type object that lives forever.
     let ty = unsafe { Bound::from_borrowed_ptr(py, ty.cast()) };
     m.add("greenlet", &ty)?;
+    // SAFETY: after `greenlet::init`; a static type object that lives forever.
+    let unswitchable = unsafe { greenlet::init_unswitchable() }.map_err(|()| {
+        PyErr::take(py).unwrap_or_else(|| PyErr::new::<pyo3::exceptions::PySystemError, _>("uthread init failed"))
+    })?;
+    // SAFETY: as above.
+    m.add("UnswitchableGreenlet", unsafe { Bound::from_borrowed_ptr(py, unswitchable.cast()) })?;
     m.add("GreenletExit", &exit)?;
     m.add("error", &err)?;
-    m.add_function(wrap_pyfunction!(getcurrent, m)?)?;
+    // Leaked: the interpreter keeps pointing to it for the life of the process.
+    let def = Box::leak(Box::new(pyo3::ffi::PyMethodDef {
+        ml_name: c"getcurrent".as_ptr(),
+        ml_meth: pyo3::ffi::PyMethodDefPointer { PyCFunction: getcurrent },
+        ml_flags: pyo3::ffi::METH_NOARGS,
+        ml_doc: c"getcurrent($module, /)\n--\n\nReturns the greenlet running on this thread (its main greenlet \
+                  when no other runs)."
+            .as_ptr(),
+    }));
+    // SAFETY: a method definition that lives forever; the module is its `self`.
+    let getcurrent =
+        unsafe { Bound::from_owned_ptr_or_err(py, pyo3::ffi::PyCFunction_NewEx(def, m.as_ptr(), m.name()?.as_ptr()))? };
+    m.add("getcurrent", getcurrent)?;
     m.add_function(wrap_pyfunction!(settrace, m)?)?;
     m.add_function(wrap_pyfunction!(gettrace, m)?)?;
     m.add_function(wrap_pyfunction!(get_pending_cleanup_count, m)?)?;
     m.add_function(wrap_pyfunction!(get_total_main_greenlets, m)?)?;
     m.add_function(wrap_pyfunction!(stack_size, m)?)?;
+    m.add_function(wrap_pyfunction!(set_thread_local, m)?)?;
     m.add_function(wrap_pyfunction!(enable_optional_cleanup, m)?)?;
     m.add_function(wrap_pyfunction!(get_clocks_used_doing_optional_cleanup, m)?)?;
     m.add("GREENLET_USE_GC", true)?;

@@ -19,7 +19,7 @@ use crate::object::{clear, Owned};
 use coro::Coroutine;
 use pyo3::ffi;
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The part of a thread's state that other threads may look at.
@@ -77,6 +77,9 @@ pub struct ThreadState {
     pub tracefunc: *mut ffi::PyObject,
     /// The engine coroutine that stands for the main greenlet (the thread's own stack).
     pub root: Coroutine,
+    /// The highest address of the OS thread's stack (0 if unknown; found when first needed):
+    /// the main greenlet's `_stack_saved` is measured from it.
+    pub stack_top: Option<usize>,
     /// What the switch in flight carries: stored by the switching side, taken by the side that
     /// resumes, with no Python code running in between.
     pub transfer: Option<Transfer>,
@@ -193,6 +196,7 @@ impl ThreadState {
             current: main,
             tracefunc: core::ptr::null_mut(),
             root,
+            stack_top: None,
             transfer: None,
         }));
         unsafe {
@@ -214,6 +218,25 @@ impl ThreadState {
         let origin = core::mem::replace(&mut self.current, me);
         // SAFETY: `current` always holds a strong reference.
         Some((payload, unsafe { Owned::from_new(origin) }?))
+    }
+}
+
+/// The highest address of the calling OS thread's stack, or 0 if it cannot be found.
+pub fn thread_stack_top() -> usize {
+    // SAFETY: plain libc calls on the calling thread with out-parameters we own.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = core::mem::zeroed();
+        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
+            return 0;
+        }
+        let mut addr: *mut core::ffi::c_void = core::ptr::null_mut();
+        let mut size: libc::size_t = 0;
+        let r = libc::pthread_attr_getstack(&attr, &mut addr, &mut size);
+        libc::pthread_attr_destroy(&mut attr);
+        if r != 0 {
+            return 0;
+        }
+        addr as usize + size
     }
 }
 
@@ -247,6 +270,83 @@ impl Drop for ExitGuard {
     }
 }
 
+/// Processor time (`clock()` ticks) spent in [`optional_cleanup`]; -1 while it is disabled.
+pub static CLOCKS_USED_DOING_CLEANUP: AtomicI64 = AtomicI64::new(0);
+
+/// greenlet's "optional cleanup" (`enable_optional_cleanup`), done as greenlet does it. When an
+/// exited thread's state goes and one reference to its main greenlet is left that no object the
+/// collector knows refers to, it is a reference from a frame that can never run again: typically
+/// the `getcurrent().parent.switch()` by which a greenlet of that thread (murdered since: the
+/// thread is gone, its frames are never cleared) switched back to the main greenlet. It is
+/// dropped, so the main greenlet is freed. Likewise for a bound `switch` method of the main
+/// greenlet that is itself referred to only from such a frame.
+///
+/// # Safety
+/// GIL held; `main` is live with exactly one (unowned) reference left.
+unsafe fn optional_cleanup(main: *mut ffi::PyObject) {
+    if CLOCKS_USED_DOING_CLEANUP.load(Ordering::Relaxed) < 0 {
+        return;
+    }
+    let begin = cpu_clock();
+    unsafe {
+        let Some(gc) = Owned::from_new(ffi::PyImport_ImportModule(c"gc".as_ptr())) else {
+            ffi::PyErr_Clear();
+            return;
+        };
+        let Some(get_referrers) = Owned::from_new(ffi::PyObject_GetAttrString(gc.as_ptr(), c"get_referrers".as_ptr()))
+        else {
+            ffi::PyErr_Clear();
+            return;
+        };
+        let referrers = |o: *mut ffi::PyObject| Owned::from_new(ffi::PyObject_CallOneArg(get_referrers.as_ptr(), o));
+        match referrers(main) {
+            Some(refs) if ffi::PyList_Check(refs.as_ptr()) != 0 => {
+                let n = ffi::PyList_GET_SIZE(refs.as_ptr());
+                if n == 0 {
+                    drop(refs);
+                    ffi::Py_DECREF(main); // frees it
+                } else if n == 1 {
+                    let f = ffi::PyList_GET_ITEM(refs.as_ptr(), 0);
+                    if ffi::PyCFunction_Check(f) != 0
+                        && ffi::Py_REFCNT(f) == 2
+                        && ffi::PyCFunction_GetFunction(f).map(|p| p as *const () as usize)
+                            == Some(greenlet::switch_cfunction())
+                    {
+                        let f = Owned::from_borrowed(f);
+                        drop(refs);
+                        // Ours and the unknown one: can the unknown one be found?
+                        match referrers(f.as_ptr()) {
+                            Some(refs)
+                                if ffi::PyList_Check(refs.as_ptr()) != 0
+                                    && ffi::PyList_GET_SIZE(refs.as_ptr()) == 0 =>
+                            {
+                                drop(refs);
+                                ffi::Py_DECREF(f.as_ptr()); // the unknown reference
+                                drop(f); // frees the method, which frees the main greenlet
+                            }
+                            _ => ffi::PyErr_Clear(),
+                        }
+                    }
+                }
+            }
+            _ => ffi::PyErr_Clear(),
+        }
+    }
+    let used = cpu_clock().saturating_sub(begin).max(0);
+    let _ = CLOCKS_USED_DOING_CLEANUP
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| (c >= 0).then(|| c.saturating_add(used)));
+}
+
+/// Processor time used by the process, in microseconds (C's `clock()` with CLOCKS_PER_SEC 1e6).
+fn cpu_clock() -> i64 {
+    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: an out-parameter we own.
+    if unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) } != 0 {
+        return 0;
+    }
+    t.tv_sec.saturating_mul(1_000_000).saturating_add(t.tv_nsec / 1000)
+}
+
 /// Number of exited threads whose greenlet state waits to be destroyed.
 pub fn pending_cleanup_count() -> usize {
     DESTROY_QUEUE.lock().unwrap_or_else(|e| e.into_inner()).len()
@@ -278,11 +378,18 @@ unsafe fn destroy(ts: *mut ThreadState) {
         run_deferred(ts, true);
         (*ts).transfer = None;
         let current = (*ts).current;
+        let main = (*ts).main;
         if !current.is_null() {
             greenlet::murder_in_place(current);
         }
         clear(&mut (*ts).current);
+        // The thread fell off the end of its main greenlet: a reference to it may be left where
+        // nothing can ever release it (see `optional_cleanup`).
+        let cleanup = current == main && !main.is_null() && ffi::Py_REFCNT(main) == 2;
         clear(&mut (*ts).main);
+        if cleanup && ffi::Py_REFCNT(main) == 1 {
+            optional_cleanup(main);
+        }
         if !ffi::PyErr_Occurred().is_null() {
             ffi::PyErr_WriteUnraisable(core::ptr::null_mut());
         }

@@ -85,7 +85,8 @@ class greenlet:
     def gr_context(self, value: Context | None) -> None: ...
     @property
     def _stack_saved(self) -> int:
-        """Bytes of C stack copied to the heap: always 0 (uthreads keep their own stacks)."""
+        """Bytes of stack a suspended greenlet of this thread is using (greenlet: bytes of C stack
+        copied to the heap); 0 while it runs, before it starts and after it ends."""
     def __bool__(self) -> bool:
         """True while the greenlet is active: started and not dead."""
     def __getstate__(self) -> Any:
@@ -115,7 +116,9 @@ def get_total_main_greenlets() -> int:
     """Number of main greenlets alive (one per thread that used greenlets)."""
 
 def enable_optional_cleanup(flag: bool) -> None:
-    """Accepted for compatibility with greenlet; does nothing."""
+    """Enables (the default) or disables greenlet's optional cleanup of main greenlets of exited
+    threads that only frames which can never run again still refer to."""
 
-def get_clocks_used_doing_optional_cleanup() -> int:
-    """Always 0 (compatibility with greenlet)."""
+def get_clocks_used_doing_optional_cleanup() -> int | None:
+    """Processor time spent in the optional cleanup (1/CLOCKS_PER_SEC s units); None while it
+    is disabled."""

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# greenlet's own test suite against uthread's drop-in `greenlet` (issue 5, item 5).
+#
+# For every CPython 3.10-3.13 found under ~/.pyenv/versions: builds the uthread wheel and the
+# drop-in greenlet wheel (ci/python-wheel.sh), creates a fresh venv, installs both with greenlet's
+# pinned test dependencies, and runs the test modules of greenlet 3.5.6's source distribution
+# (downloaded at test time with `pip download`, hash-checked; never committed) with pytest. The
+# tests are copied into the installed package as `greenlet.tests`, the way greenlet runs them, so
+# that `import greenlet` (and their relative imports) resolve to ours. Skips: exactly the rows of
+# tests/compat/SKIPPED.md (see skipped.py).
+#
+# Usage: tests/compat/run.sh [3.X ...] [-- PYTEST_ARGS...]
+# Env:   CI=true     every one of 3.10, 3.11, 3.12, 3.13 must be present (else failure)
+#        PYENV_ROOT  where to look (default ~/.pyenv)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+
+GREENLET_VERSION=3.5.6
+GREENLET_SDIST_SHA256=8e67c43bdfc88d5fee6db0d3e40175b362fc95fb85f0412d233b9b203c53a575
+# greenlet's `test` extra (objgraph, psutil; setuptools only serves test_version, skipped) + pytest.
+TEST_DEPS=(objgraph==3.7.0 psutil==7.2.2 pytest==8.4.2)
+SUPPORTED=(3.10 3.11 3.12 3.13)
+PYENV_ROOT=${PYENV_ROOT:-$HOME/.pyenv}
+WORK=$ROOT/target/compat
+
+versions=()
+pytest_args=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --) shift; pytest_args=("$@"); break ;;
+    *) versions+=("$1"); shift ;;
+  esac
+done
+[ ${#versions[@]} -gt 0 ] || versions=("${SUPPORTED[@]}")
+if [ ${#pytest_args[@]} -gt 0 ]; then export UTHREAD_COMPAT_PARTIAL=1; fi
+
+find_python() { # the newest installed patch release of a minor version
+  local minor=$1 best=""
+  for d in "$PYENV_ROOT"/versions/"$minor".*; do
+    [ -x "$d/bin/python$minor" ] || continue
+    [[ "$(basename "$d")" =~ ^$minor\.[0-9]+$ ]] || continue
+    best=$d
+  done
+  [ -n "$best" ] && echo "$best/bin/python$minor"
+}
+
+# --- greenlet's sdist, once (cached in target/compat, checked against the pinned hash) ----------
+mkdir -p "$WORK"
+sdist=$WORK/greenlet-$GREENLET_VERSION.tar.gz
+if [ ! -f "$sdist" ] || ! echo "$GREENLET_SDIST_SHA256  $sdist" | sha256sum -c --quiet - 2>/dev/null; then
+  rm -f "$sdist"
+  dl_py=""
+  for v in "${SUPPORTED[@]}"; do dl_py=$(find_python "$v" || true); [ -n "$dl_py" ] && break; done
+  [ -n "$dl_py" ] || { echo "tests/compat/run.sh: no CPython 3.10-3.13 found" >&2; exit 1; }
+  echo "greenlet==$GREENLET_VERSION --hash=sha256:$GREENLET_SDIST_SHA256" >"$WORK/requirements.txt"
+  "$dl_py" -m pip download -q --disable-pip-version-check --no-deps --no-binary :all: \
+    --require-hashes -r "$WORK/requirements.txt" -d "$WORK"
+fi
+src=$WORK/src
+rm -rf "$src"
+mkdir -p "$src"
+tar xzf "$sdist" -C "$src"
+tests_src=$src/greenlet-$GREENLET_VERSION/src/greenlet/tests
+[ -f "$tests_src/__init__.py" ] || { echo "tests/compat/run.sh: no tests in $sdist" >&2; exit 1; }
+
+declare -A RESULT
+failed=0
+start_all=$SECONDS
+for v in "${versions[@]}"; do
+  py=$(find_python "$v" || true)
+  if [ -z "$py" ]; then
+    RESULT[$v]="missing"
+    if [ "${CI:-}" = "true" ]; then failed=1; fi
+    echo "tests/compat/run.sh: CPython $v not found under $PYENV_ROOT/versions" >&2
+    continue
+  fi
+  echo "=== greenlet $GREENLET_VERSION suite on CPython $v ($py) ==="
+  start=$SECONDS
+  wheels=$WORK/wheels-$v
+  rm -rf "$wheels"
+  if ! PYTHON=$py ci/python-wheel.sh "$wheels" >/dev/null; then
+    RESULT[$v]="wheel build failed"
+    failed=1
+    continue
+  fi
+  venv=$WORK/venv-$v
+  rm -rf "$venv"
+  "$py" -m venv "$venv"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check "${TEST_DEPS[@]}" \
+    "$wheels"/uthread-*.whl "$wheels"/greenlet-*.whl
+  pkg=$("$venv/bin/python" -c 'import greenlet, os; assert greenlet.__uthread__; print(os.path.dirname(greenlet.__file__))')
+  cp -r "$tests_src" "$pkg/tests"
+  log=$WORK/pytest-$v.log
+  set +e
+  # From an empty directory, so that nothing but the venv is importable.
+  run_dir=$(mktemp -d)
+  (cd "$run_dir" && PYTHONPATH=$ROOT/tests/compat PYTHONDONTWRITEBYTECODE=1 \
+     "$venv/bin/python" -m pytest "$pkg/tests" -p skipped -p no:cacheprovider -q -rfEs \
+     --durations=10 ${pytest_args[@]+"${pytest_args[@]}"}) 2>&1 | tee "$log"
+  status=${PIPESTATUS[0]}
+  rm -rf "$run_dir"
+  set -e
+  summary=$(grep -E '[0-9]+ (passed|failed|skipped)' "$log" | tail -1 | sed 's/=//g; s/^ *//; s/ *$//')
+  if [ "$status" -eq 0 ]; then
+    RESULT[$v]="ok: ${summary:-passed} ($((SECONDS - start)) s)"
+  else
+    RESULT[$v]="FAILED (pytest exit $status): ${summary:-see $log}"
+    failed=1
+  fi
+done
+
+echo
+echo "=== greenlet $GREENLET_VERSION test suite against uthread: summary ($((SECONDS - start_all)) s) ==="
+for v in "${versions[@]}"; do
+  printf '  CPython %-5s %s\n' "$v" "${RESULT[$v]}"
+done
+echo "  (skips: tests/compat/SKIPPED.md)"
+exit $failed
