@@ -21,8 +21,8 @@
  *   3.11  tstate->cframe (S; F = bottom _PyCFrame in the uthread_pystate; the current frame is
  *         cframe->current_frame, which lives in that cframe and so is saved with it),
  *         recursion_limit - recursion_remaining (S as a depth, F 0), trash_delete_nesting,
- *         datastack_chunk/top/limit (S, F NULL: CPython allocates a root chunk on first push; end
- *         frees it), use_tracing as for 3.10 (0 or 255 in 3.11).
+ *         datastack_chunk/top/limit (S, F a root chunk from a per-thread pool, which end gives
+ *         back), use_tracing as for 3.10 (0 or 255 in 3.11).
  *   3.12  as 3.11 without use_tracing (3.12 traces through sys.monitoring instrumentation, with
  *         nothing per call stack), py_recursion_limit - py_recursion_remaining (S as a depth),
  *         c_recursion_remaining (S, F C_RECURSION_LIMIT, or less if uthread_pystate_set_stack_size
@@ -252,7 +252,75 @@ ut_free_datastack(_PyStackChunk *chunk)
         chunk = previous;
     }
 }
+
+/* A small per-thread pool of root chunks. CPython gives every new data stack a root chunk from
+ * the arena allocator (an mmap of DATA_STACK_CHUNK_SIZE) and the uthread frees it when it ends
+ * (a munmap): two system calls per short-lived uthread, most of the cost of creating and
+ * finishing one. Begin takes a root chunk from the pool and end gives it back. The pool is per
+ * OS thread, so no lock is needed even with per-interpreter GILs, and is drained when the
+ * thread's uthread state goes (uthread_pystate_drain_pool). */
+#define UT_ROOT_CHUNK_SIZE (16 * 1024) /* CPython's DATA_STACK_CHUNK_SIZE, 3.11 to 3.13 */
+#define UT_POOL_MAX 16
+static _Thread_local struct {
+    int len;
+    _PyStackChunk *chunks[UT_POOL_MAX];
+} ut_pool;
+
+/* Installs a root chunk as push_chunk would (its first slot is never used, so the root chunk is
+ * never popped), or leaves the data stack empty for CPython to allocate if memory is short. */
+static void
+ut_install_root_chunk(PyThreadState *ts)
+{
+    _PyStackChunk *chunk = NULL;
+    if (ut_pool.len > 0) {
+        chunk = ut_pool.chunks[--ut_pool.len];
+    }
+    else {
+        PyObjectArenaAllocator arena;
+        PyObject_GetArenaAllocator(&arena);
+        if (arena.alloc != NULL) {
+            chunk = arena.alloc(arena.ctx, UT_ROOT_CHUNK_SIZE);
+        }
+        if (chunk == NULL) {
+            ts->datastack_chunk = NULL;
+            ts->datastack_top = NULL;
+            ts->datastack_limit = NULL;
+            return;
+        }
+        chunk->size = UT_ROOT_CHUNK_SIZE;
+    }
+    chunk->previous = NULL;
+    chunk->top = 0;
+    ts->datastack_chunk = chunk;
+    ts->datastack_top = &chunk->data[1];
+    ts->datastack_limit = (PyObject **)((char *)chunk + UT_ROOT_CHUNK_SIZE);
+}
+
+/* Releases a finished uthread's data stack: the root chunk (the only one left once every frame
+ * has returned) goes back to the pool if it has room and is of the pooled size. */
+static void
+ut_release_datastack(_PyStackChunk *chunk)
+{
+    if (chunk != NULL && chunk->previous == NULL && chunk->size == UT_ROOT_CHUNK_SIZE &&
+        ut_pool.len < UT_POOL_MAX) {
+        ut_pool.chunks[ut_pool.len++] = chunk;
+        return;
+    }
+    ut_free_datastack(chunk);
+}
 #endif
+
+void
+uthread_pystate_drain_pool(void)
+{
+#if UT_PY311
+    while (ut_pool.len > 0) {
+        _PyStackChunk *chunk = ut_pool.chunks[--ut_pool.len];
+        chunk->previous = NULL;
+        ut_free_datastack(chunk);
+    }
+#endif
+}
 
 /* ================= the per-version stack state (one set of functions per range) ============== */
 
@@ -378,9 +446,7 @@ ut_begin_stack(uthread_pystate *s, PyThreadState *ts)
     ts->c_recursion_remaining = s->c_budget > 0 ? s->c_budget : UT_C_RECURSION_LIMIT;
 #  endif
     UT_TRASH_NESTING(ts) = 0;
-    ts->datastack_chunk = NULL;
-    ts->datastack_top = NULL;
-    ts->datastack_limit = NULL;
+    ut_install_root_chunk(ts);
 }
 
 static int
@@ -393,7 +459,7 @@ static void
 ut_end_stack(uthread_pystate *s, PyThreadState *ts)
 {
     (void)s;
-    ut_free_datastack(ts->datastack_chunk);
+    ut_release_datastack(ts->datastack_chunk);
     ts->datastack_chunk = NULL;
     ts->datastack_top = NULL;
     ts->datastack_limit = NULL;
@@ -447,9 +513,7 @@ ut_begin_stack(uthread_pystate *s, PyThreadState *ts)
     ts->current_frame = NULL;
     ts->py_recursion_remaining = ts->py_recursion_limit;
     ts->c_recursion_remaining = s->c_budget > 0 ? s->c_budget : UT_C_RECURSION_LIMIT;
-    ts->datastack_chunk = NULL;
-    ts->datastack_top = NULL;
-    ts->datastack_limit = NULL;
+    ut_install_root_chunk(ts);
 }
 
 static int
@@ -462,7 +526,7 @@ static void
 ut_end_stack(uthread_pystate *s, PyThreadState *ts)
 {
     (void)s;
-    ut_free_datastack(ts->datastack_chunk);
+    ut_release_datastack(ts->datastack_chunk);
     ts->datastack_chunk = NULL;
     ts->datastack_top = NULL;
     ts->datastack_limit = NULL;

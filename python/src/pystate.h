@@ -173,6 +173,11 @@ void uthread_pystate_set_stack_size(uthread_pystate *s, size_t stack_bytes);
 /* The C recursion budget begin gives this uthread (3.12+), or 0 on 3.10/3.11. */
 int uthread_pystate_c_recursion_budget(const uthread_pystate *s);
 
+/* Frees the calling OS thread's pool of data-stack root chunks (3.11+; up to 16 chunks of 16 KiB
+ * that begin reuses instead of allocating). Call when the thread's uthread state goes, on that
+ * thread; the GIL is not needed (the chunks come from the object arena allocator). No-op on 3.10. */
+void uthread_pystate_drain_pool(void);
+
 /* 0 if the running interpreter has the minor version this file was compiled for; otherwise -1 with
  * ImportError set. Call once at module init. */
 int uthread_pystate_check_runtime(void);

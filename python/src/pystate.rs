@@ -28,6 +28,16 @@ extern "C" {
     fn uthread_pystate_ts_get_context(ts: *mut PyThreadState) -> *mut PyObject;
     fn uthread_pystate_ts_set_context(ts: *mut PyThreadState, ctx: *mut PyObject);
     fn uthread_pystate_check_runtime() -> c_int;
+    fn uthread_pystate_drain_pool();
+}
+
+/// Frees the calling thread's pool of data-stack chunks kept for new uthreads (3.11+).
+///
+/// # Safety
+/// Called on the thread that owns the pool, when no uthread of it will begin or end any more;
+/// the interpreter's arena allocator is still usable (the interpreter has not been finalized).
+pub unsafe fn drain_pool() {
+    unsafe { uthread_pystate_drain_pool() }
 }
 
 /// The context of the uthread running on `ts` (borrowed) or null.

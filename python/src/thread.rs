@@ -258,6 +258,8 @@ impl Drop for ExitGuard {
                 // The interpreter is gone (or going): nothing can be released safely. Leak.
                 return;
             }
+            // This thread begins and ends no uthread any more.
+            crate::pystate::drain_pool();
         }
         let mut queue = DESTROY_QUEUE.lock().unwrap_or_else(|e| e.into_inner());
         queue.push(SendState(ts));

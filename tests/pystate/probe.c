@@ -481,7 +481,35 @@ probe_compiled_version(PyObject *mod, PyObject *noargs)
     return PyLong_FromUnsignedLong(uthread_pystate_compiled_version());
 }
 
+static PyObject *
+probe_drain_pool(PyObject *mod, PyObject *noargs)
+{
+    (void)mod;
+    (void)noargs;
+    uthread_pystate_drain_pool();
+    Py_RETURN_NONE;
+}
+
+/* The address of the running uthread's root data-stack chunk (3.11+), or None (3.10). */
+static PyObject *
+probe_root_chunk(PyObject *mod, PyObject *noargs)
+{
+    (void)mod;
+    (void)noargs;
+#if PY_VERSION_HEX >= 0x030B0000
+    _PyStackChunk *chunk = PyThreadState_Get()->datastack_chunk;
+    while (chunk != NULL && chunk->previous != NULL) {
+        chunk = chunk->previous;
+    }
+    return PyLong_FromVoidPtr(chunk);
+#else
+    Py_RETURN_NONE;
+#endif
+}
+
 static PyMethodDef probe_methods[] = {
+    {"drain_pool", probe_drain_pool, METH_NOARGS, NULL},
+    {"root_chunk", probe_root_chunk, METH_NOARGS, NULL},
     {"spawn", (PyCFunction)(void (*)(void))probe_spawn, METH_VARARGS | METH_KEYWORDS, NULL},
     {"switch", probe_switch, METH_VARARGS, NULL},
     {"throw", probe_throw, METH_VARARGS, NULL},

@@ -1033,6 +1033,52 @@ class TestScale(Base):
             self.assertEqual(P.switch(h, 2), 3 * i + 2)
         self.assertTrue(all(h.dead for h in hs))
 
+    @unittest.skipIf(sys.version_info < (3, 11), "3.10 has no frame data stack")
+    def test_root_chunk_of_a_finished_uthread_is_reused(self):
+        def body(v):
+            return P.root_chunk()
+
+        first = P.spawn(body, stack_size=64 * 1024)
+        a = P.switch(first, 0)
+        second = P.spawn(body, stack_size=64 * 1024)
+        b = P.switch(second, 0)
+        self.assertTrue(first.dead and second.dead)
+        self.assertEqual(a, b, "the second uthread should get the first one's root chunk back")
+        self.assertNotEqual(a, P.root_chunk(), "a uthread never shares the thread's own chunk")
+
+    @unittest.skipIf(sys.version_info < (3, 11), "3.10 has no frame data stack")
+    def test_live_uthreads_have_distinct_root_chunks(self):
+        main = self.main
+
+        def body(v):
+            P.switch(main, P.root_chunk())
+            return 0
+
+        hs = [P.spawn(body, stack_size=64 * 1024) for _ in range(40)]  # more than the pool holds
+        roots = [P.switch(h, 0) for h in hs]
+        self.assertEqual(len(set(roots)), len(roots))
+        for h in hs:
+            P.switch(h)
+        self.assertTrue(all(h.dead for h in hs))
+
+    def test_deep_data_stack_then_pool_drained(self):
+        # frames beyond the root chunk live in chunks CPython frees on return; only the root is
+        # pooled, and draining the pool leaves later uthreads working
+        def body(v):
+            def inner(n):
+                return inner(n - 1) + 1 if n else v
+            return inner(400)
+
+        for i in range(50):
+            h = P.spawn(body, stack_size=1024 * 1024)
+            self.assertEqual(P.switch(h, i), 400 + i)
+            if i % 7 == 0:
+                P.drain_pool()
+        P.drain_pool()
+        P.drain_pool()
+        h = P.spawn(body, stack_size=1024 * 1024)
+        self.assertEqual(P.switch(h, 1), 401)
+
     def test_no_memory_growth_when_uthreads_finish(self):
         # a finished uthread must give back its data-stack chunk (3.11+) and everything else
         def rss():
