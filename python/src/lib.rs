@@ -93,6 +93,17 @@ fn get_total_main_greenlets() -> usize {
     thread::TOTAL_MAIN_GREENLETS.load(Ordering::Relaxed)
 }
 
+/// get_tstate_trash_delete_nesting() -> int
+///
+/// Test support, as in greenlet's ``_greenlet`` on CPython before 3.13: the running uthread's
+/// trash-can nesting depth (each uthread has its own; 0 outside deallocation chains).
+#[cfg(not(Py_3_13))]
+#[pyfunction]
+fn get_tstate_trash_delete_nesting() -> i32 {
+    // SAFETY: a pyfunction runs with the GIL held on the calling thread.
+    unsafe { pystate::trash_delete_nesting(pyo3::ffi::PyThreadState_Get()) }
+}
+
 /// set_thread_local(key, value) -> None
 ///
 /// Test support, as in greenlet's ``_greenlet``: stores ``value`` under ``key`` in this thread's
@@ -203,6 +214,8 @@ fn _uthread(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(gettrace, m)?)?;
     m.add_function(wrap_pyfunction!(get_pending_cleanup_count, m)?)?;
     m.add_function(wrap_pyfunction!(get_total_main_greenlets, m)?)?;
+    #[cfg(not(Py_3_13))]
+    m.add_function(wrap_pyfunction!(get_tstate_trash_delete_nesting, m)?)?;
     m.add_function(wrap_pyfunction!(stack_size, m)?)?;
     m.add_function(wrap_pyfunction!(set_thread_local, m)?)?;
     m.add_function(wrap_pyfunction!(enable_optional_cleanup, m)?)?;

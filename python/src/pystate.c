@@ -804,6 +804,19 @@ uthread_pystate_ts_set_context(PyThreadState *ts, PyObject *ctx)
     Py_XDECREF(old);
 }
 
+int
+uthread_pystate_ts_trash_delete_nesting(PyThreadState *ts)
+{
+#if !UT_PY311
+    return ts->trash_delete_nesting;
+#elif !UT_PY313
+    return UT_TRASH_NESTING(ts);
+#else
+    (void)ts;
+    return -1;
+#endif
+}
+
 unsigned long
 uthread_pystate_compiled_version(void)
 {

@@ -161,6 +161,10 @@ PyObject *uthread_pystate_ts_get_context(PyThreadState *ts);
  * fail on exit, exactly as greenlet's gr_context does. */
 void uthread_pystate_ts_set_context(PyThreadState *ts, PyObject *ctx);
 
+/* The trash-can nesting counter of `ts` (3.10-3.12; per uthread, saved with its stack), or -1 on
+ * 3.13, which has no separate counter. For greenlet's get_tstate_trash_delete_nesting(). */
+int uthread_pystate_ts_trash_delete_nesting(PyThreadState *ts);
+
 /* Optional, before begin: the usable size of the uthread's C stack, so that 3.12+ give it a C
  * recursion budget that fits (about one unit per 800 bytes, never more than CPython's own limit;
  * deep C recursion then raises RecursionError instead of overflowing the stack). 0, or not calling

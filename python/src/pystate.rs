@@ -29,6 +29,15 @@ extern "C" {
     fn uthread_pystate_ts_set_context(ts: *mut PyThreadState, ctx: *mut PyObject);
     fn uthread_pystate_check_runtime() -> c_int;
     fn uthread_pystate_drain_pool();
+    fn uthread_pystate_ts_trash_delete_nesting(ts: *mut PyThreadState) -> c_int;
+}
+
+/// The trash-can nesting counter of `ts` (3.10-3.12), or -1 on 3.13 (no such counter).
+///
+/// # Safety
+/// GIL held; `ts` is the calling thread's state.
+pub unsafe fn trash_delete_nesting(ts: *mut PyThreadState) -> c_int {
+    unsafe { uthread_pystate_ts_trash_delete_nesting(ts) }
 }
 
 /// Frees the calling thread's pool of data-stack chunks kept for new uthreads (3.11+).
