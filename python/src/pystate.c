@@ -3,8 +3,9 @@
  * Every CPython version difference of the uthread extension is in this file. See pystate.h for
  * the model and the calling protocol.
  *
- * Only public headers are needed: every field touched here is declared in
- * Include/cpython/pystate.h of its version (no Py_BUILD_CORE, no internal/ headers), and the two
+ * Public headers cover nearly everything: the PyThreadState fields touched here are declared in
+ * Include/cpython/pystate.h of each version. The exception is uthread_pystate_release_abandoned,
+ * which reads three fields of interpreter frames (3.11+, internal/pycore_frame.h). Two more
  * interpreter internals we depend on are reached through public API:
  *   - data-stack chunks (3.11+) are allocated by CPython's _PyObject_VirtualAlloc, a thin wrapper
  *     around the object arena allocator; we free the chunks of a finished uthread through
@@ -64,6 +65,16 @@
 #define UT_PY311 (PY_VERSION_HEX >= 0x030B0000)
 #define UT_PY312 (PY_VERSION_HEX >= 0x030C0000)
 #define UT_PY313 (PY_VERSION_HEX >= 0x030D0000)
+
+#if !UT_PY311
+#  include <frameobject.h> /* PyFrameObject's fields (f_gen) */
+#endif
+#if UT_PY311
+/* Only uthread_pystate_release_abandoned reads interpreter frames (owner, frame_obj, previous):
+ * their layout is internal. */
+#  define Py_BUILD_CORE 1
+#  include "internal/pycore_frame.h"
+#endif
 
 /* Stack bytes allowed per unit of C recursion (3.12+) when the budget is derived from the stack
  * size (uthread_pystate_set_stack_size). Measured on x86-64 release builds (-O3): the costliest
@@ -779,6 +790,63 @@ uthread_pystate_traverse(uthread_pystate *s, visitproc visit, void *arg)
 #endif
     Py_VISIT(s->exc_state.exc_value);
     return 0;
+}
+
+#if UT_PY311
+/* Whether no object can point into the frames of the suspended uthread `s`: no frame of its
+ * chain has a frame object or belongs to a generator (a generator's frame lives in the generator
+ * and links back into this chain). Reads its C stack (3.12+ link entry frames through it). */
+static int
+ut_frames_unreferenced(uthread_pystate *s)
+{
+    for (struct _PyInterpreterFrame *f = ut_suspended_iframe(s); f != NULL; f = f->previous) {
+#  if UT_PY312
+        if (f->owner == FRAME_OWNED_BY_CSTACK) {
+            continue; /* an entry frame on the C stack: only `previous` is meaningful */
+        }
+#  endif
+        if (f->frame_obj != NULL || f->owner == FRAME_OWNED_BY_GENERATOR) {
+            return 0;
+        }
+    }
+    return 1;
+}
+#endif
+
+int
+uthread_pystate_release_abandoned(uthread_pystate *s)
+{
+    if (s->status != UTHREAD_PYSTATE_SUSPENDED || !s->begun) {
+        return 0;
+    }
+#if !UT_PY311
+    /* The top frame's reference held by the abandoned C stack (the eval call that runs it) is
+     * dropped; a generator's frame is owned by its generator instead, so it is left alone. */
+    PyFrameObject *top = s->frame;
+    if (top == NULL || top->f_gen != NULL) {
+        return 0;
+    }
+    s->frame = NULL;
+    s->cframe = NULL;
+    s->status = UTHREAD_PYSTATE_FINISHED;
+    Py_DECREF(top);
+    return 1;
+#else
+    if (s->datastack_chunk == NULL || !ut_frames_unreferenced(s)) {
+        return 0;
+    }
+    ut_free_datastack(s->datastack_chunk);
+    s->datastack_chunk = NULL;
+    s->datastack_top = NULL;
+    s->datastack_limit = NULL;
+#  if UT_PY313
+    s->current_frame = NULL;
+#  else
+    s->cframe = NULL;
+#  endif
+    s->status = UTHREAD_PYSTATE_FINISHED;
+    return 1;
+#endif
 }
 
 void

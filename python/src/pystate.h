@@ -50,9 +50,10 @@
  * C frame of 3.10-3.12).
  *
  * Dead threads. When the owning thread has exited, its SUSPENDED uthreads can never run again:
- * call only uthread_pystate_clear/traverse/status on them (their frames and data stack are leaked
- * on purpose, see uthread_pystate_clear), and do not ask for the frame of one whose coroutine
- * stack was released (3.12+ link frames through entries on that C stack).
+ * call only uthread_pystate_release_abandoned/clear/traverse/status on them (their frames are
+ * freed when nothing can point into them, else leaked, see uthread_pystate_release_abandoned),
+ * and do not ask for the frame of one whose coroutine stack was released (3.12+ link frames
+ * through entries on that C stack).
  *
  * Include this header by its path or with python/src ahead of CPython's include directory:
  * CPython has a pystate.h of its own.
@@ -140,9 +141,18 @@ int uthread_pystate_traverse(uthread_pystate *s, visitproc visit, void *arg);
 
 /* Drops the references `s` owns (context, bottom exception entry). For tp_clear/dealloc of a
  * NEW, FINISHED or abandoned uthread (one that can never run again, e.g. its thread exited). It
- * does not free the frames or data stack of an abandoned SUSPENDED uthread (they are leaked: frame
- * objects may still point into them). Safe to call more than once. */
+ * does not free the frames or data stack of an abandoned SUSPENDED uthread: call
+ * uthread_pystate_release_abandoned first for that. Safe to call more than once. */
 void uthread_pystate_clear(uthread_pystate *s);
+
+/* Frees the frames' memory of an abandoned SUSPENDED uthread (one that will never run again,
+ * e.g. its thread exited) when nothing can point into it, as greenlet does: on 3.11+ its data
+ * stack chunks, if no frame of its chain has a frame object or belongs to a generator; on 3.10
+ * its top frame (the reference its C stack held), unless a generator owns it. What the frames
+ * refer to is leaked either way. Returns 1 if released (the state is then FINISHED), 0 if left
+ * as it was (leaked). The uthread's C stack must be in place (not copied out): the frame chain
+ * runs through it. Call before uthread_pystate_clear, with the GIL, on any thread. */
+int uthread_pystate_release_abandoned(uthread_pystate *s);
 
 /* ---- additions ---- */
 

@@ -25,6 +25,7 @@ extern "C" {
     fn uthread_pystate_set_context(s: *mut RawPyState, ctx: *mut PyObject);
     fn uthread_pystate_traverse(s: *mut RawPyState, visit: visitproc, arg: *mut core::ffi::c_void) -> c_int;
     fn uthread_pystate_clear(s: *mut RawPyState);
+    fn uthread_pystate_release_abandoned(s: *mut RawPyState) -> c_int;
     fn uthread_pystate_ts_get_context(ts: *mut PyThreadState) -> *mut PyObject;
     fn uthread_pystate_ts_set_context(ts: *mut PyThreadState, ctx: *mut PyObject);
     fn uthread_pystate_check_runtime() -> c_int;
@@ -126,8 +127,16 @@ impl PyState {
     pub unsafe fn traverse(self, visit: visitproc, arg: *mut core::ffi::c_void) -> c_int {
         unsafe { uthread_pystate_traverse(self.0, visit, arg) }
     }
-    /// Drops every reference the state holds, without running the uthread.
+    /// Drops every reference the state holds, without running the uthread. A suspended
+    /// uthread's frames are freed if nothing can point into them (else leaked): its coroutine's
+    /// stack must still be in place (not copied out), and it must never run again.
     pub unsafe fn clear(self) {
-        unsafe { uthread_pystate_clear(self.0) }
+        unsafe {
+            // Not while the interpreter shuts down: on 3.10 releasing a frame runs finalizers.
+            if !crate::greenlet::is_finalizing() {
+                uthread_pystate_release_abandoned(self.0);
+            }
+            uthread_pystate_clear(self.0)
+        }
     }
 }

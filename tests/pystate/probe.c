@@ -481,6 +481,29 @@ probe_compiled_version(PyObject *mod, PyObject *noargs)
     return PyLong_FromUnsignedLong(uthread_pystate_compiled_version());
 }
 
+/* Abandons a suspended uthread as an exited thread's would be: releases its frames if nothing
+ * can point into them (returns whether it did), drops its references and marks it dead. Its
+ * coroutine stays suspended for ever (its stack and the handle's self-reference are leaked). */
+static PyObject *
+probe_abandon(PyObject *mod, PyObject *arg)
+{
+    (void)mod;
+    if (!PyObject_TypeCheck(arg, &Handle_Type)) {
+        PyErr_SetString(PyExc_TypeError, "abandon() takes a Handle");
+        return NULL;
+    }
+    Handle *h = (Handle *)arg;
+    if (h->is_main || h->dead || !h->started ||
+        uthread_pystate_status(h->state) != UTHREAD_PYSTATE_SUSPENDED) {
+        PyErr_SetString(PyExc_ValueError, "abandon() takes a suspended uthread");
+        return NULL;
+    }
+    int released = uthread_pystate_release_abandoned(h->state);
+    uthread_pystate_clear(h->state);
+    h->dead = 1;
+    return PyBool_FromLong(released);
+}
+
 static PyObject *
 probe_drain_pool(PyObject *mod, PyObject *noargs)
 {
@@ -509,6 +532,7 @@ probe_root_chunk(PyObject *mod, PyObject *noargs)
 
 static PyMethodDef probe_methods[] = {
     {"drain_pool", probe_drain_pool, METH_NOARGS, NULL},
+    {"abandon", probe_abandon, METH_O, NULL},
     {"root_chunk", probe_root_chunk, METH_NOARGS, NULL},
     {"spawn", (PyCFunction)(void (*)(void))probe_spawn, METH_VARARGS | METH_KEYWORDS, NULL},
     {"switch", probe_switch, METH_VARARGS, NULL},

@@ -1079,6 +1079,57 @@ class TestScale(Base):
         h = P.spawn(body, stack_size=1024 * 1024)
         self.assertEqual(P.switch(h, 1), 401)
 
+    def test_abandoned_uthread_frames_released_when_unreferenced(self):
+        main = self.main
+
+        def body(v):
+            def inner(n):
+                return inner(n - 1) if n else P.switch(main, v)
+            return inner(20)
+
+        h = P.spawn(body, stack_size=256 * 1024)
+        P.switch(h, 1)
+        self.assertTrue(P.abandon(h))
+        self.assertIsNone(h.frame)
+        done = P.spawn(lambda v: v, stack_size=64 * 1024)
+        P.switch(done, 0)
+        self.assertEqual(h.status, done.status, "released: its state is FINISHED")
+        with self.assertRaises(ValueError):
+            P.abandon(h)  # dead now
+
+    def test_abandoned_uthread_with_frame_object_is_leaked_not_freed(self):
+        main = self.main
+
+        def body(v):
+            marker = "still readable"
+            P.switch(main, v)
+            return marker
+
+        h = P.spawn(body, stack_size=256 * 1024)
+        P.switch(h, 1)
+        frame = h.frame
+        released = P.abandon(h)
+        if sys.version_info >= (3, 11):
+            self.assertFalse(released, "a frame object points into its frames: must not free them")
+        # (3.10: frames are objects; the C stack's reference is dropped and ours keeps it alive)
+        # the frame object is still safe to use
+        self.assertEqual(frame.f_code.co_name, "body")
+        self.assertEqual(frame.f_locals["marker"], "still readable")
+        self.assertGreater(frame.f_lineno, 0)
+
+    def test_abandoned_uthread_inside_generator_is_leaked_not_freed(self):
+        main = self.main
+
+        def gen():
+            yield P.switch(main, 1)
+
+        def body(v):
+            return next(gen())
+
+        h = P.spawn(body, stack_size=256 * 1024)
+        P.switch(h, 0)
+        self.assertFalse(P.abandon(h), "a generator's frame links into its chain: must not free it")
+
     def test_no_memory_growth_when_uthreads_finish(self):
         # a finished uthread must give back its data-stack chunk (3.11+) and everything else
         def rss():
