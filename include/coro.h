@@ -42,6 +42,16 @@
 // Largest accepted `stack_size` (bytes).
 #define CORO_MAX_STACK_SIZE 1073741824
 
+// `coro_options_t.flags` bit: run in copying mode, on a stack shared with the thread's other
+// copying coroutines of the same `stack_size`; only the used part of the stack is kept (on the
+// heap) while the coroutine is switched out. Pointers into a copying coroutine's stack are
+// invalid while it is switched out (see docs/stacks.md).
+#define CORO_FLAG_COPYING 1
+
+// `coro_options_t.flags` bit: run on a stack of its own even when the thread's default is
+// copying mode (`coro_set_copying_default`). Not together with `CORO_FLAG_COPYING`.
+#define CORO_FLAG_OWN_STACK 2
+
 // Status codes. Every function returns one; the numbers never change.
 enum coro_status_code
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -128,7 +138,8 @@ typedef struct coro_options_t {
   const char *name;
   // Initial value of `coro_userdata`.
   void *userdata;
-  // Reserved; must be 0.
+  // `CORO_FLAG_*` bits; 0 = the thread's default mode (own stacks unless changed with
+  // `coro_set_copying_default`). Unknown bits are refused (`CORO_EINVAL`).
   uint32_t flags;
 } coro_options_t;
 
@@ -204,13 +215,28 @@ coro_status_t coro_destroy(struct coro_t *c);
 
 // Fills `*opts` with the defaults: `struct_size = sizeof(coro_options_t)`,
 // `stack_size = CORO_DEFAULT_STACK_SIZE`,
-// no name, NULL userdata, no flags.
+// no name, NULL userdata, no flags (the thread's default mode).
 //
 // Returns `CORO_OK`, or `CORO_EINVAL` if `opts` is NULL.
 //
 // # Safety
 // `opts` is NULL or points to writable memory for a `coro_options_t`.
 coro_status_t coro_options_init(struct coro_options_t *opts);
+
+// Sets the calling thread's default mode for coroutines it creates from now on whose
+// `coro_options_t.flags` choose none: copying mode when `copying` is nonzero, a stack of their
+// own (the initial default) when it is 0. Coroutines already created keep their mode.
+//
+// Thread: affects the calling thread only. Returns `CORO_OK`; `CORO_ENOMEM`.
+coro_status_t coro_set_copying_default(int32_t copying);
+
+// Stores the calling thread's default mode in `*out`: 1 for copying mode, 0 for own stacks.
+//
+// Returns `CORO_OK`; `CORO_EINVAL` (NULL `out`); `CORO_ENOMEM`.
+//
+// # Safety
+// `out` is NULL or writable.
+coro_status_t coro_copying_default(int32_t *out);
 
 // Stores the calling thread's current coroutine in `*out` (its main coroutine if no other
 // runs), creating the thread's main coroutine on first use. The handle is borrowed: do not

@@ -5,6 +5,7 @@
 //! instead of reading freed memory: a handle is the block's address with the low bits of its
 //! generation folded into the alignment bits, and every call compares them.
 
+use crate::copying::SharedStack;
 use crate::stack::Stack;
 use crate::thread::ThreadMark;
 use crate::tools::StackBounds;
@@ -85,6 +86,14 @@ pub struct Block {
     /// bounds of a main coroutine's stack as learnt from ASan on its first switch away.
     pub(crate) asan_fake_stack: Cell<*mut c_void>,
     pub(crate) asan_bounds: Cell<StackBounds>,
+    /// ThreadSanitizer's fiber for this coroutine (null until it first runs or without TSan).
+    pub(crate) tsan_fiber: Cell<*mut c_void>,
+    /// Copying mode: the thread's shared stack this coroutine runs on (null: it has a stack of
+    /// its own, or none any more). See `copying.rs`.
+    pub(crate) shared: Cell<*const SharedStack>,
+    /// Copying mode: the saved words of its stack (from `saved_sp` up) while another coroutine
+    /// occupies the shared stack.
+    pub(crate) image: UnsafeCell<Vec<usize>>,
 }
 
 impl Block {
@@ -107,6 +116,9 @@ impl Block {
             received: Cell::new(core::ptr::null_mut()),
             asan_fake_stack: Cell::new(core::ptr::null_mut()),
             asan_bounds: Cell::new(StackBounds::UNKNOWN),
+            tsan_fiber: Cell::new(core::ptr::null_mut()),
+            shared: Cell::new(core::ptr::null()),
+            image: UnsafeCell::new(Vec::new()),
         }
     }
 

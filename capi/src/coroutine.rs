@@ -51,11 +51,12 @@ pub struct Builder {
     stack_size: usize,
     name: Option<String>,
     unwind_on_drop: bool,
+    copying: Option<bool>,
 }
 
 impl Default for Builder {
     fn default() -> Builder {
-        Builder { stack_size: 0, name: None, unwind_on_drop: true }
+        Builder { stack_size: 0, name: None, unwind_on_drop: true, copying: None }
     }
 }
 
@@ -88,6 +89,16 @@ impl Builder {
         self
     }
 
+    /// Copying mode: the coroutine runs on a stack shared with the thread's other copying
+    /// coroutines of the same stack size, and only the part of it in use is kept (on the heap)
+    /// while it is switched out. Denser, slower to switch between two copying coroutines.
+    /// Pointers into its stack (to its locals) are invalid while it is switched out; see
+    /// `docs/stacks.md`. Unset: the thread's default ([`Coroutine::set_copying_default`]).
+    pub fn copying(mut self, copying: bool) -> Builder {
+        self.copying = Some(copying);
+        self
+    }
+
     /// Creates a NEW coroutine that will run `entry` when first switched to. `entry` receives the
     /// first switch's value; its return value goes to the parent (the current coroutine, unless
     /// changed with [`Coroutine::set_parent`]).
@@ -108,6 +119,7 @@ impl Builder {
             name,
             userdata: core::ptr::null_mut(),
             unwind_on_drop: self.unwind_on_drop,
+            copying: self.copying,
         })?;
         // SAFETY: `create` hands us the one reference of a fresh, non-null block.
         Ok(unsafe { Coroutine::adopt(block) })
@@ -244,7 +256,25 @@ impl Coroutine {
     /// once the stack is released); see [`GuardTier`].
     pub fn stack_guard(&self) -> Option<crate::GuardTier> {
         // SAFETY: a live block of this thread.
-        unsafe { (*self.block().stack.get()).as_ref().map(|s| s.tier()) }
+        unsafe {
+            let b = self.block();
+            match &*b.stack.get() {
+                Some(s) => Some(s.tier()),
+                None if !b.shared.get().is_null() => Some((*b.shared.get()).stack.tier()),
+                None => None,
+            }
+        }
+    }
+
+    /// Whether this coroutine runs in copying mode (on its thread's shared stack).
+    pub fn is_copying(&self) -> bool {
+        !self.block().shared.get().is_null()
+    }
+
+    /// Sets whether coroutines this thread creates from now on without choosing a mode
+    /// ([`Builder::copying`]) run in copying mode. Off by default.
+    pub fn set_copying_default(copying: bool) -> Result<(), Error> {
+        crate::switch::set_copying_default(copying)
     }
 
     /// The process-unique id (never reused).

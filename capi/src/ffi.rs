@@ -25,6 +25,15 @@ pub const CORO_MIN_STACK_SIZE: usize = 16384;
 /// Largest accepted `stack_size` (bytes).
 pub const CORO_MAX_STACK_SIZE: usize = 1073741824;
 
+/// `coro_options_t.flags` bit: run in copying mode, on a stack shared with the thread's other
+/// copying coroutines of the same `stack_size`; only the used part of the stack is kept (on the
+/// heap) while the coroutine is switched out. Pointers into a copying coroutine's stack are
+/// invalid while it is switched out (see docs/stacks.md).
+pub const CORO_FLAG_COPYING: u32 = 1;
+/// `coro_options_t.flags` bit: run on a stack of its own even when the thread's default is
+/// copying mode (`coro_set_copying_default`). Not together with `CORO_FLAG_COPYING`.
+pub const CORO_FLAG_OWN_STACK: u32 = 2;
+
 /// Status codes. Every function returns one; the numbers never change.
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,7 +109,8 @@ pub struct coro_options_t {
     pub name: *const c_char,
     /// Initial value of `coro_userdata`.
     pub userdata: *mut c_void,
-    /// Reserved; must be 0.
+    /// `CORO_FLAG_*` bits; 0 = the thread's default mode (own stacks unless changed with
+    /// `coro_set_copying_default`). Unknown bits are refused (`CORO_EINVAL`).
     pub flags: u32,
 }
 
@@ -208,6 +218,7 @@ pub unsafe extern "C" fn coro_new(
             name: None,
             userdata: core::ptr::null_mut(),
             unwind_on_drop: false,
+            copying: None,
         };
         if !opts.is_null() {
             // SAFETY: non-null; the caller provides a readable struct of at least `struct_size`,
@@ -218,9 +229,12 @@ pub unsafe extern "C" fn coro_new(
             }
             // SAFETY: as above.
             let o = unsafe { &*opts };
-            if o.flags != 0 {
-                return Err(Error::Invalid);
-            }
+            spawn.copying = match o.flags {
+                0 => None,
+                CORO_FLAG_COPYING => Some(true),
+                CORO_FLAG_OWN_STACK => Some(false),
+                _ => return Err(Error::Invalid),
+            };
             spawn.stack_size = o.stack_size;
             spawn.userdata = o.userdata;
             if !o.name.is_null() {
@@ -365,7 +379,7 @@ pub unsafe extern "C" fn coro_destroy(c: *mut coro_t) -> coro_status_t {
 
 /// Fills `*opts` with the defaults: `struct_size = sizeof(coro_options_t)`,
 /// `stack_size = CORO_DEFAULT_STACK_SIZE`,
-/// no name, NULL userdata, no flags.
+/// no name, NULL userdata, no flags (the thread's default mode).
 ///
 /// Returns `CORO_OK`, or `CORO_EINVAL` if `opts` is NULL.
 ///
@@ -384,6 +398,36 @@ pub unsafe extern "C" fn coro_options_init(opts: *mut coro_options_t) -> coro_st
         };
         // SAFETY: checked non-null; the caller provides a writable struct.
         unsafe { put(opts, defaults) };
+        Ok(coro_status_code::CORO_OK)
+    })
+}
+
+/// Sets the calling thread's default mode for coroutines it creates from now on whose
+/// `coro_options_t.flags` choose none: copying mode when `copying` is nonzero, a stack of their
+/// own (the initial default) when it is 0. Coroutines already created keep their mode.
+///
+/// Thread: affects the calling thread only. Returns `CORO_OK`; `CORO_ENOMEM`.
+#[no_mangle]
+pub extern "C" fn coro_set_copying_default(copying: i32) -> coro_status_t {
+    boundary(|| {
+        switch::set_copying_default(copying != 0)?;
+        Ok(coro_status_code::CORO_OK)
+    })
+}
+
+/// Stores the calling thread's default mode in `*out`: 1 for copying mode, 0 for own stacks.
+///
+/// Returns `CORO_OK`; `CORO_EINVAL` (NULL `out`); `CORO_ENOMEM`.
+///
+/// # Safety
+/// `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn coro_copying_default(out: *mut i32) -> coro_status_t {
+    boundary(|| {
+        let out = required(out)?;
+        let copying = switch::copying_default()?;
+        // SAFETY: checked non-null.
+        unsafe { put(out, i32::from(copying)) };
         Ok(coro_status_code::CORO_OK)
     })
 }

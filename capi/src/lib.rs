@@ -14,6 +14,7 @@
 
 mod arch;
 mod block;
+mod copying;
 mod coroutine;
 mod error;
 pub mod ffi;

@@ -118,7 +118,12 @@ fn overflowed_coroutine(addr: usize) -> Option<OverflowReport> {
     // half-updated. Only plain reads follow.
     unsafe {
         let block = &*(*ctx).current.get();
-        let stack = (*block.stack.get()).as_ref()?;
+        let stack = match (*block.stack.get()).as_ref() {
+            Some(stack) => stack,
+            // Copying mode: the thread's shared stack the coroutine runs on.
+            None if !block.shared.get().is_null() => &(*block.shared.get()).stack,
+            None => return None,
+        };
         if !stack.guard_contains(addr) {
             return None;
         }

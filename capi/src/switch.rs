@@ -62,19 +62,31 @@ pub(crate) struct Spawn {
     pub name: Option<CString>,
     pub userdata: *mut c_void,
     pub unwind_on_drop: bool,
+    /// Copying mode (shared stack); `None`: the thread's default (`copying.rs`).
+    pub copying: Option<bool>,
 }
 
 /// Creates a NEW coroutine whose parent is the current one. The caller owns one reference.
 pub(crate) fn create(spawn: Spawn) -> Result<*mut Block, Error> {
     let ctx = ThreadCtx::get()?;
     let usable = crate::stack::usable_size(spawn.stack_size)?;
-    // SAFETY: pool and cache are only touched by this thread, never across a switch.
-    let stack = unsafe { (*ctx.pool.get()).take(usable)? };
+    // SAFETY: pool, cache and copying state are only touched by this thread, never across a switch.
+    let copying = spawn.copying.unwrap_or_else(|| unsafe { (*ctx.copying.get()).default_copying.get() });
+    let (stack, shared) = if copying {
+        // SAFETY: as above.
+        let shared = unsafe { (*ctx.copying.get()).shared_stack(&mut *ctx.pool.get(), usable, ctx)? };
+        (None, shared)
+    } else {
+        // SAFETY: as above.
+        (Some(unsafe { (*ctx.pool.get()).take(usable)? }), core::ptr::null())
+    };
     let b = match block::take_vacant(unsafe { &mut *ctx.vacant.get() }) {
         Some(b) => b,
         None => {
-            // SAFETY: as above.
-            unsafe { (*ctx.pool.get()).give(stack) };
+            if let Some(stack) = stack {
+                // SAFETY: as above.
+                unsafe { (*ctx.pool.get()).give(stack) };
+            }
             return Err(Error::NoMemory);
         }
     };
@@ -90,10 +102,22 @@ pub(crate) fn create(spawn: Spawn) -> Result<*mut Block, Error> {
         blk.refs.set(1);
         (*parent).refs.set((*parent).refs.get() + 1);
         blk.parent.set(parent);
-        blk.saved_sp.set(arch::init_stack(stack.top(), root, b.cast(), first_end));
-        blk.link_slot.set(arch::link_slot(stack.top()));
-        blk.canary.set(stack.canary());
-        *blk.stack.get() = Some(stack);
+        match &stack {
+            Some(stack) => {
+                blk.saved_sp.set(arch::init_stack(stack.top(), root, b.cast(), first_end));
+                blk.link_slot.set(arch::link_slot(stack.top()));
+                blk.canary.set(stack.canary());
+            }
+            None => {
+                // Its first frame is written when it is first switched to (copying.rs).
+                let sh = &(*shared).stack;
+                blk.saved_sp.set(core::ptr::null_mut());
+                blk.link_slot.set(arch::link_slot(sh.top()));
+                blk.canary.set(sh.canary());
+            }
+        }
+        blk.shared.set(shared);
+        *blk.stack.get() = stack;
         *blk.entry.get() = spawn.entry;
         blk.id.set(next_id());
         *blk.name.get() = spawn.name;
@@ -228,7 +252,7 @@ unsafe fn transfer(to: *mut Block, signal: Signal, value: usize) -> Received {
 }
 
 /// End hook of a fresh stack: the second word is the value the entry starts with.
-unsafe extern "C" fn first_end(ctx: *mut u8) -> arch::Arrival {
+pub(crate) unsafe extern "C" fn first_end(ctx: *mut u8) -> arch::Arrival {
     // SAFETY: `ctx` is the word `depart` handed on: this thread's live ThreadCtx.
     unsafe {
         let ctx = &*(ctx as *const ThreadCtx);
@@ -251,24 +275,63 @@ pub(crate) unsafe fn depart(ctx: &ThreadCtx, to: *mut Block, sp: *mut u8) -> arc
     unsafe {
         let canary = (*from).canary.get();
         if !canary.is_null() && !crate::stack::canary_intact(canary) {
-            crate::overflow::report_canary(&*from, (*(*from).stack.get()).as_ref().map_or(0, |s| s.usable()));
+            crate::overflow::report_canary(&*from, stack_size(from));
         }
         (*from).saved_sp.set(sp);
+        if let (Some(asan), State::New, true) = (ctx.asan, (*to).state.get(), (*to).shared.get().is_null()) {
+            // A stack's earlier users may have left poison in ASan's shadow (see `unpoison`).
+            // (Copying mode unpoisons its shared stack at every restore: copying.rs.)
+            asan.unpoison(stack_bounds(to));
+        }
         if (*from).state.get() == State::Running {
             (*from).state.set(State::Suspended);
         }
         (*to).state.set(State::Running);
         ctx.current.set(to);
         // Tell unwinders who resumed `to`. A finishing coroutine hands on its own resumer, since
-        // its stack is about to be released.
-        let link = (*to).link_slot.get();
-        if !link.is_null() {
+        // its stack is about to be released (read now: a copying coroutine's link word may be
+        // overwritten below).
+        let link = if (*to).link_slot.get().is_null() {
+            core::ptr::null_mut() // a main coroutine: no link word
+        } else {
             let from_link = (*from).link_slot.get();
-            *link = if (*from).state.get() == State::Dead && !from_link.is_null() {
+            if (*from).state.get() == State::Dead && !from_link.is_null() {
                 *from_link
             } else {
                 (*from).saved_sp.as_ptr()
-            };
+            }
+        };
+        // Copying mode: put `to`'s frames on its shared stack first (see copying.rs).
+        let shared = (*to).shared.get();
+        if !shared.is_null() && (*shared).occupant.get() != to && crate::copying::bring_in(from, to, &*shared) {
+            return crate::copying::via_switcher(ctx, from, to, link);
+        }
+        depart_tail(ctx, from, to, link)
+    }
+}
+
+/// The rest of [`depart`] once `to`'s frames are in place: the link word, the tools, and either
+/// the fast path or the hand-over to `to`'s end hook. Runs on the leaving stack, or on the
+/// switcher stack (copying mode).
+///
+/// # Safety
+/// As for [`depart`], whose first half has run for `from` and `to`; `link` is the value for
+/// `to`'s link word.
+#[inline(always)]
+pub(crate) unsafe fn depart_tail(
+    ctx: &ThreadCtx,
+    from: *mut Block,
+    to: *mut Block,
+    link: *mut *mut u8,
+) -> arch::Departure {
+    // SAFETY: per the contract.
+    unsafe {
+        let slot = (*to).link_slot.get();
+        if !slot.is_null() {
+            *slot = link;
+        }
+        if let Some(tsan) = ctx.tsan {
+            tsan.switch(&(*from).tsan_fiber, &(*to).tsan_fiber);
         }
         // Fast path: a plain value to deliver, and nothing for the arriving side to tidy up (no
         // sanitizer, no finished coroutine to bury, and `from` still referenced). Then this hook
@@ -306,7 +369,26 @@ unsafe fn stack_bounds(b: *const Block) -> crate::tools::StackBounds {
     unsafe {
         match &*(*b).stack.get() {
             Some(s) => crate::tools::StackBounds { bottom: s.bottom().cast(), size: s.usable() },
+            None if !(*b).shared.get().is_null() => {
+                let s = &(*(*b).shared.get()).stack;
+                crate::tools::StackBounds { bottom: s.bottom().cast(), size: s.usable() }
+            }
             None => (*b).asan_bounds.get(),
+        }
+    }
+}
+
+/// Usable bytes of the stack `b` runs on (0 for a main coroutine).
+///
+/// # Safety
+/// `b` is a live block of this thread.
+pub(crate) unsafe fn stack_size(b: *const Block) -> usize {
+    // SAFETY: per the contract; a copying block's shared stack lives as long as its thread.
+    unsafe {
+        match &*(*b).stack.get() {
+            Some(s) => s.usable(),
+            None if !(*b).shared.get().is_null() => (*(*b).shared.get()).stack.usable(),
+            None => 0,
         }
     }
 }
@@ -327,7 +409,7 @@ pub(crate) unsafe fn arrive(ctx: &ThreadCtx) {
             let me = ctx.current.get();
             let from_bounds = asan.finish((*me).asan_fake_stack.get());
             let from = ctx.came_from.get();
-            if (*(*from).stack.get()).is_none() {
+            if (*(*from).stack.get()).is_none() && (*from).shared.get().is_null() {
                 (*from).asan_bounds.set(from_bounds);
             }
         }
@@ -345,7 +427,7 @@ pub(crate) unsafe fn arrive(ctx: &ThreadCtx) {
 }
 
 /// The root function of every coroutine stack: runs the entry, then finishes.
-unsafe extern "C" fn root(data: *mut u8, value: usize) -> ! {
+pub(crate) unsafe extern "C" fn root(data: *mut u8, value: usize) -> ! {
     let me = data.cast::<Block>();
     let Ok(ctx) = ThreadCtx::get() else {
         // Unreachable: a switch (which created the ctx) brought us here.
@@ -413,6 +495,14 @@ unsafe fn bury_finished(ctx: &ThreadCtx, b: *mut Block) {
             (*b).canary.set(core::ptr::null());
             (*ctx.pool.get()).give(stack);
         }
+        if !(*b).shared.get().is_null() {
+            let sh = &(*(*b).shared.get()).stack;
+            if !sh.canary_fully_intact() {
+                crate::overflow::report_canary(&*b, sh.usable());
+            }
+            (*b).canary.set(core::ptr::null());
+            crate::copying::release(b, true);
+        }
         if (*b).refs.get() == 0 {
             let parent = free_block(b);
             if !parent.is_null() {
@@ -434,6 +524,7 @@ unsafe fn bury_unstarted(ctx: &ThreadCtx, b: *mut Block) {
         if let Some(stack) = (*(*b).stack.get()).take() {
             give_stack(ctx, b, stack);
         }
+        crate::copying::release(b, (*b).owner.load(Ordering::Relaxed) == ctx.mark_ptr());
         let entry = core::mem::replace(&mut *(*b).entry.get(), Entry::Taken);
         drop(entry);
     }
@@ -515,6 +606,7 @@ unsafe fn suspended_unreferenced(b: *mut Block) {
             // An orphan: it can never run again. Release its stack unrun.
             (*b).state.set(State::Dead);
             drop((*(*b).stack.get()).take());
+            crate::copying::release(b, false);
             let parent = free_block(b);
             if !parent.is_null() {
                 release_ref(parent);
@@ -548,12 +640,22 @@ unsafe fn free_block(b: *mut Block) -> *mut Block {
         let blk = &*b;
         let parent = blk.parent.replace(core::ptr::null_mut());
         drop((*blk.stack.get()).take());
+        let owned = {
+            let ctx = ThreadCtx::peek();
+            !ctx.is_null() && blk.owner.load(Ordering::Relaxed) == (*ctx).mark_ptr()
+        };
+        crate::copying::release(b, owned);
         *blk.entry.get() = Entry::Taken;
         *blk.name.get() = None;
         blk.userdata.set(core::ptr::null_mut());
         blk.received.set(core::ptr::null_mut());
         blk.asan_fake_stack.set(core::ptr::null_mut());
         blk.asan_bounds.set(crate::tools::StackBounds::UNKNOWN);
+        let fiber = blk.tsan_fiber.replace(core::ptr::null_mut());
+        if let (Some(tsan), false) = (crate::tools::TsanFibers::get(), blk.is_main()) {
+            // A freed block is not running, and a main block's fiber is its thread's own.
+            tsan.destroy(fiber);
+        }
         blk.link_slot.set(core::ptr::null_mut());
         blk.canary.set(core::ptr::null());
         blk.state.set(State::Dead);
@@ -596,6 +698,7 @@ pub(crate) unsafe fn abandon(b: *mut Block) -> Result<(), Error> {
                 if let Some(stack) = (*(*b).stack.get()).take() {
                     give_stack(ctx, b, stack);
                 }
+                crate::copying::release(b, true);
                 Ok(())
             }
             State::New => {
@@ -618,6 +721,7 @@ pub(crate) unsafe fn stack_in_use(b: *const Block) -> usize {
     unsafe {
         match (&*(*b).stack.get(), (*b).state.get()) {
             (Some(stack), State::Suspended) => stack.top() as usize - (*b).saved_sp.get() as usize,
+            (None, State::Suspended) if !(*b).shared.get().is_null() => crate::copying::in_use(b),
             _ => 0,
         }
     }
@@ -672,6 +776,7 @@ pub(crate) unsafe fn destroy(b: *mut Block) -> Result<(), Error> {
             (State::Suspended, Access::Orphan) => {
                 (*b).state.set(State::Dead);
                 drop((*(*b).stack.get()).take());
+                crate::copying::release(b, false);
             }
             (State::Running | State::Suspended, _) => return Err(Error::Busy),
         }
@@ -679,6 +784,21 @@ pub(crate) unsafe fn destroy(b: *mut Block) -> Result<(), Error> {
         release_ref(b);
     }
     Ok(())
+}
+
+/// Sets this thread's default mode for coroutines created without one.
+pub(crate) fn set_copying_default(copying: bool) -> Result<(), Error> {
+    let ctx = ThreadCtx::get()?;
+    // SAFETY: this thread's copying state, not borrowed across a switch.
+    unsafe { (*ctx.copying.get()).default_copying.set(copying) };
+    Ok(())
+}
+
+/// This thread's default mode for coroutines created without one.
+pub(crate) fn copying_default() -> Result<bool, Error> {
+    let ctx = ThreadCtx::get()?;
+    // SAFETY: as above.
+    Ok(unsafe { (*ctx.copying.get()).default_copying.get() })
 }
 
 /// The current coroutine of this thread (its main one when none other runs).

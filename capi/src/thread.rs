@@ -3,9 +3,10 @@
 //! thread-local destructor when the thread exits.
 
 use crate::block::{self, flags, Block, Entry, State};
+use crate::copying::ThreadCopying;
 use crate::overflow;
 use crate::stack::StackPool;
-use crate::tools::AsanFibers;
+use crate::tools::{AsanFibers, TsanFibers};
 use core::any::Any;
 use core::cell::{Cell, UnsafeCell};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -60,8 +61,11 @@ pub(crate) struct ThreadCtx {
     /// The coroutine that switched last (for ASan's stack bookkeeping and unreferenced checks).
     pub(crate) came_from: Cell<*mut Block>,
     pub(crate) asan: Option<AsanFibers>,
+    pub(crate) tsan: Option<TsanFibers>,
     pub(crate) pool: UnsafeCell<StackPool>,
     pub(crate) vacant: UnsafeCell<Vec<*mut Block>>,
+    /// Copying mode: shared stacks, the switcher, the thread's default mode.
+    pub(crate) copying: UnsafeCell<ThreadCopying>,
     altstack: Option<overflow::AltStack>,
 }
 
@@ -137,8 +141,10 @@ impl ThreadCtx {
             dying: Cell::new(core::ptr::null_mut()),
             came_from: Cell::new(core::ptr::null_mut()),
             asan: AsanFibers::get(),
+            tsan: TsanFibers::get(),
             pool: UnsafeCell::new(StackPool::default()),
             vacant: UnsafeCell::new(vacant),
+            copying: UnsafeCell::new(ThreadCopying::default()),
             altstack: overflow::AltStack::install(),
         });
         let ctx = Box::into_raw(ctx);

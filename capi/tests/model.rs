@@ -242,15 +242,18 @@ impl std::ops::Drop for Guard<'_> {
 
 fn spawn(w: &Rc<World>, id: usize) -> Coroutine {
     let w = w.clone();
-    Coroutine::new(move |value| {
-        let mut guard = Guard { w: &w, id, done: false };
-        w.push(Ev::Start { id, value });
-        let r = run(&w, id).unwrap_or(end_value(id));
-        w.push(Ev::Return { id, value: r });
-        guard.done = true;
-        r
-    })
-    .expect("Coroutine::new")
+    // Odd coroutines run in copying mode, so every program mixes both modes.
+    Coroutine::builder()
+        .copying(id % 2 == 1)
+        .spawn(move |value| {
+            let mut guard = Guard { w: &w, id, done: false };
+            w.push(Ev::Start { id, value });
+            let r = run(&w, id).unwrap_or(end_value(id));
+            w.push(Ev::Return { id, value: r });
+            guard.done = true;
+            r
+        })
+        .expect("Builder::spawn")
 }
 
 /// The interpreter loop of coroutine `me`. Returns `Some(value)` for `Op::Return` and `None` when

@@ -226,11 +226,13 @@ TEST(stack_size_limits) {
   }
 }
 
-TEST(nonzero_flags_are_einval) {
+TEST(unknown_flags_are_einval) {
   coro_options_t o;
   CHECK_ST(coro_options_init(&o), CORO_OK);
-  o.flags = 1;
-  check_new_refused(&o, "flags 1");
+  o.flags = CORO_FLAG_COPYING | CORO_FLAG_OWN_STACK; /* both modes at once */
+  check_new_refused(&o, "flags 3");
+  o.flags = 4; /* the first unknown bit */
+  check_new_refused(&o, "flags 4");
   o.flags = 0x80000000u;
   check_new_refused(&o, "flags 0x80000000");
   o.flags = 0xffffffffu;
