@@ -139,6 +139,57 @@ def run_times(mods, rounds, iters):
     return samples
 
 
+# --- the cost of preemption (uthread.stackless.run(timeout=/timeslice=)) ------------------------
+
+
+def preemption_cost(m, rounds, iters):
+    """The ping-pong round trip, and a bare loop iteration, with and without uthread's
+    preemption hook armed (every loop iteration and Python call counted as a tick: the cost a
+    program pays while stackless.run(timeout=...) or run(timeslice=...) runs). The budget is
+    large, so what is measured is the counting, not switches. Interleaved rounds; returns
+    {name: (plain samples, armed samples)}."""
+    hook = m._uthread
+
+    def bare_loop(_m, n):
+        t0 = time.perf_counter_ns()
+        for _ in range(n):
+            pass
+        return (time.perf_counter_ns() - t0) / n
+
+    def armed(fn):
+        def run(mod, n):
+            hook._preempt_arm(lambda: False, 1 << 40)
+            try:
+                return fn(mod, n)
+            finally:
+                hook._preempt_disarm()
+
+        return run
+
+    cases = (("ping-pong round trip", ping_pong), ("loop iteration (no switch)", bare_loop))
+    out = {name: ([], []) for name, _ in cases}
+    for r in range(rounds):
+        for name, fn in cases:
+            pair = (fn, armed(fn)) if r % 2 == 0 else (armed(fn), fn)
+            for f in pair:
+                gc.collect()
+                value = f(m, iters)
+                out[name][0 if f is fn else 1].append(value)
+    return out
+
+
+def report_preemption(m, rounds, iters):
+    hook = "sys.monitoring JUMP+PY_START" if sys.version_info >= (3, 12) else "C trace function"
+    print("Preemption cost: the hook armed (%s, ticks counted) against not armed, uthread only" % hook)
+    head = "%-28s %-26s %-26s %7s" % ("ns per operation", "not armed (min-max)", "armed (min-max)", "ratio")
+    print(head)
+    print("-" * len(head))
+    for name, (plain, armed) in preemption_cost(m, rounds, iters).items():
+        print("%-28s %-26s %-26s %6.2fx" % (name, fmt_ns(plain), fmt_ns(armed),
+                                            statistics.median(armed) / statistics.median(plain)))
+    print()
+
+
 # --- memory: RSS per suspended greenlet, in a fresh process ---------------------------------------
 
 
@@ -198,6 +249,8 @@ def main():
     ap.add_argument("--iters", type=int, default=200_000, help="round trips per round (others scale from it)")
     ap.add_argument("--alive", type=int, default=100_000, help="suspended greenlets alive for the RSS figure")
     ap.add_argument("--quick", action="store_true", help="smoke run: 3 rounds, few iterations, 2,000 alive")
+    ap.add_argument("--json", metavar="FILE", help="also write every timing row to FILE, one JSON object per line")
+    ap.add_argument("--no-alive", action="store_true", help="skip the RSS figure (bench/report.py measures 1M)")
     ap.add_argument("--alive-child", nargs=2, metavar=("IMPL", "COUNT"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.alive_child:
@@ -231,6 +284,19 @@ def main():
     for note in notes:
         print("  note: " + note)
     print()
+    report_preemption(mods["uthread"], a.rounds, a.iters)
+    if a.json:
+        import json
+
+        with open(a.json, "w") as f:
+            for name, _, _ in BENCHES:
+                for impl in IMPLS:
+                    xs = samples[(name, impl)]
+                    row = {"section": "python", "name": name, "impl": impl, "median": statistics.median(xs),
+                           "min": min(xs), "max": max(xs), "rounds": a.rounds}
+                    f.write(json.dumps(row) + "\n")
+    if a.no_alive:
+        return
     per = {}
     for impl in IMPLS:
         count, note = a.alive, None

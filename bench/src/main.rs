@@ -8,7 +8,10 @@ use core::ffi::c_void;
 use std::hint::black_box;
 use std::time::Instant;
 
-use coro::ffi::{coro_destroy, coro_kill, coro_main, coro_new, coro_status_code, coro_switch, coro_t};
+use coro::ffi::{
+    coro_destroy, coro_kill, coro_main, coro_new, coro_options_init, coro_options_t, coro_status_code, coro_switch,
+    coro_t, CORO_FLAG_COPYING,
+};
 
 const OK: u32 = coro_status_code::CORO_OK as u32;
 
@@ -37,6 +40,21 @@ fn check(status: u32, what: &str) {
 /// `coro_switch(main, ...)`, the main side loops `coro_switch(child, ...)`.
 struct CAbiPing {
     child: *mut coro_t,
+    copying: bool,
+}
+
+/// Options for `coro_new`: the defaults, or copying mode.
+fn options(copying: bool) -> coro_options_t {
+    let mut o = core::mem::MaybeUninit::<coro_options_t>::uninit();
+    // SAFETY: coro_options_init fills the whole struct.
+    let mut o = unsafe {
+        check(coro_options_init(o.as_mut_ptr()), "coro_options_init");
+        o.assume_init()
+    };
+    if copying {
+        o.flags = CORO_FLAG_COPYING;
+    }
+    o
 }
 
 /// The child: learns the main handle from its first value, then bounces every value back.
@@ -53,24 +71,29 @@ unsafe extern "C" fn ping_entry(_this: *mut coro_t, first: *mut c_void) -> *mut 
 }
 
 impl CAbiPing {
-    fn new() -> CAbiPing {
+    fn new(copying: bool) -> CAbiPing {
+        let opts = options(copying);
         let mut main = core::ptr::null_mut();
         let mut child = core::ptr::null_mut();
         let mut got = core::ptr::null_mut();
         // SAFETY: out-params are writable; handles come from the library.
         unsafe {
             check(coro_main(&mut main), "coro_main");
-            check(coro_new(Some(ping_entry), core::ptr::null(), &mut child), "coro_new");
+            check(coro_new(Some(ping_entry), &opts, &mut child), "coro_new");
             // Start it: its first value is the main handle; it switches straight back.
             check(coro_switch(child, main.cast(), &mut got), "coro_switch (start)");
         }
-        CAbiPing { child }
+        CAbiPing { child, copying }
     }
 }
 
 impl Contender for CAbiPing {
     fn name(&self) -> &'static str {
-        "coro (C ABI)"
+        if self.copying {
+            "coro (C ABI, copying mode)"
+        } else {
+            "coro (C ABI)"
+        }
     }
 
     fn run(&mut self, n: u64) -> u64 {
@@ -232,14 +255,21 @@ unsafe extern "C" fn plus_one(_this: *mut coro_t, v: *mut c_void) -> *mut c_void
 }
 
 /// `coro_new`, `coro_switch` until it returns (once: the entry returns at once), `coro_destroy`.
-struct CAbiLife;
+struct CAbiLife {
+    copying: bool,
+}
 
 impl Contender for CAbiLife {
     fn name(&self) -> &'static str {
-        "coro (C ABI)"
+        if self.copying {
+            "coro (C ABI, copying mode)"
+        } else {
+            "coro (C ABI)"
+        }
     }
 
     fn run(&mut self, n: u64) -> u64 {
+        let opts = options(self.copying);
         let mut sum = 0u64;
         let mut bad = 0u32;
         for i in 0..n {
@@ -248,7 +278,7 @@ impl Contender for CAbiLife {
             // SAFETY: out-params are writable; `c` comes from coro_new (a failed coro_new leaves
             // it NULL, which the later calls reject with CORO_EINVAL).
             unsafe {
-                bad |= coro_new(Some(plus_one), core::ptr::null(), &mut c);
+                bad |= coro_new(Some(plus_one), &opts, &mut c);
                 bad |= coro_switch(c, black_box(i as usize as *mut c_void), &mut got);
                 bad |= coro_destroy(c);
             }
@@ -408,11 +438,12 @@ fn cpu_model() -> String {
 }
 
 fn usage(code: i32) -> ! {
-    eprintln!("usage: coro-bench [--quick] [--rounds R] [--iters N]");
+    eprintln!("usage: coro-bench [--quick] [--rounds R] [--iters N] [--only S] [--json F]");
     eprintln!("  --quick     smoke run (5 rounds, 100k round trips; a few seconds at most)");
     eprintln!("  --rounds R  rounds per contender (default 15)");
     eprintln!("  --iters N   switch round trips per round (default 2000000); create cycles are N/40");
     eprintln!("  --only S    run only the rows whose name contains S (for profilers)");
+    eprintln!("  --json F    also write every row to F, one JSON object per line (bench/report.py)");
     std::process::exit(code);
 }
 
@@ -421,6 +452,7 @@ fn main() {
     let mut rounds: Option<usize> = None;
     let mut iters: Option<u64> = None;
     let mut only: Option<String> = None;
+    let mut json: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -432,6 +464,7 @@ fn main() {
                 iters = Some(args.next().and_then(|v| v.parse().ok()).filter(|&n| n > 0).unwrap_or_else(|| usage(2)))
             }
             "--only" => only = Some(args.next().unwrap_or_else(|| usage(2))),
+            "--json" => json = Some(args.next().unwrap_or_else(|| usage(2))),
             // `cargo bench`-style harness flags are ignored.
             "--bench" => {}
             "--help" | "-h" => usage(0),
@@ -455,18 +488,20 @@ fn main() {
     let keep = |c: &dyn Contender| only.as_deref().is_none_or(|s| c.name().contains(s));
     #[allow(unused_mut)]
     let mut ping: Vec<Box<dyn Contender>> =
-        vec![Box::new(CAbiPing::new()), Box::new(RustPing::new()), Box::new(CorosenseiPing::new())];
+        vec![Box::new(CAbiPing::new(false)), Box::new(RustPing::new()), Box::new(CorosenseiPing::new())];
     #[cfg(have_boost_context)]
     ping.push(Box::new(boost::BoostPing::new()));
     #[cfg(not(have_boost_context))]
     println!("(Boost.Context row left out: libboost-context-dev is not installed)");
+    ping.push(Box::new(CAbiPing::new(true)));
     ping.retain(|c| keep(c.as_ref()));
     let stats = measure(&mut ping, rounds, n_switch);
     drop(ping);
     let ratios = table("switch round trip (main -> child -> main)", &stats, "corosensei 0.3");
 
     let mut life: Vec<Box<dyn Contender>> = vec![
-        Box::new(CAbiLife),
+        Box::new(CAbiLife { copying: false }),
+        Box::new(CAbiLife { copying: true }),
         Box::new(RustLife),
         Box::new(CorosenseiLife),
         Box::new(CorosenseiLifeReused { stack: Some(corosensei::stack::DefaultStack::default()) }),
@@ -479,6 +514,22 @@ fn main() {
         &life_stats,
         "corosensei 0.3",
     );
+
+    if let Some(path) = json {
+        let mut out = String::new();
+        for (section, rows) in [("switch", &stats), ("life", &life_stats)] {
+            for r in rows.iter() {
+                out.push_str(&format!(
+                    "{{\"section\": \"{section}\", \"name\": \"{}\", \"median\": {}, \"min\": {}, \"max\": {}, \"rounds\": {rounds}}}\n",
+                    r.name, r.median, r.min, r.max
+                ));
+            }
+        }
+        if let Err(e) = std::fs::write(&path, out) {
+            eprintln!("coro-bench: cannot write {path}: {e}");
+            std::process::exit(2);
+        }
+    }
 
     let Some(&(_, c_abi)) = ratios.iter().find(|r| r.0 == "coro (C ABI)") else { return };
     let verdict = if c_abi <= MOONSHOT {

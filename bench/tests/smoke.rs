@@ -20,8 +20,8 @@ fn quick_run_prints_the_table() {
     }
     // Every row has a finite, positive median.
     let rows: Vec<&str> = stdout.lines().filter(|l| l.contains(" ns   [")).collect();
-    let switch_rows = if cfg!(have_boost_context) { 4 } else { 3 };
-    assert_eq!(rows.len(), switch_rows + 4, "expected {switch_rows} switch rows and 4 create rows:\n{stdout}");
+    let switch_rows = if cfg!(have_boost_context) { 5 } else { 4 };
+    assert_eq!(rows.len(), switch_rows + 5, "expected {switch_rows} switch rows and 5 create rows:\n{stdout}");
     for row in rows {
         let median: f64 = row
             .split(" ns ")
