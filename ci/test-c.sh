@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# C test suite of libcoro (tests/c/). Usage: ci/test-c.sh [plain|asan|valgrind]...  (default: all)
+# C test suite of libcoro (tests/c/). Usage: ci/test-c.sh [plain|asan|tsan|valgrind]...
+# (default: plain asan valgrind)
 #
 # Expects the library built by `cargo build -p coro` (CORO_LIB_DIR, default target/debug, must hold
 # libcoro.so). Binaries and logs go to target/c-tests/<mode>/. Ends with
@@ -8,6 +9,8 @@
 #
 #   plain     cc, -O2, linked against libcoro.so (rpath)
 #   asan      -fsanitize=address,undefined, ASAN_OPTIONS=detect_leaks=1
+#   tsan      -fsanitize=thread, every test binary (TSAN_OPTIONS=halt_on_error=1); the library
+#             announces each switch to TSan's fiber API (capi/src/tools.rs)
 #   valgrind  the plain binaries under memcheck (fork-based tests and RSS checks are skipped:
 #             CORO_TEST_VALGRIND=1)
 #
@@ -38,9 +41,9 @@ if [[ ${#modes[@]} -eq 0 ]]; then
 fi
 for m in "${modes[@]}"; do
   case "$m" in
-    plain | asan | valgrind) ;;
+    plain | asan | tsan | valgrind) ;;
     *)
-      echo "usage: ci/test-c.sh [plain|asan|valgrind]..." >&2
+      echo "usage: ci/test-c.sh [plain|asan|tsan|valgrind]..." >&2
       exit 2
       ;;
   esac
@@ -68,6 +71,7 @@ build() {
   case "$mode" in
     plain) flags=(-O2) ;;
     asan) flags=(-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all) ;;
+    tsan) flags=(-O1 -fsanitize=thread -fno-omit-frame-pointer) ;;
   esac
   mkdir -p "$OUT/$mode"
   local t name
@@ -93,6 +97,14 @@ run_mode() {
         cmd=("$bindir/$name")
         env_vars+=("ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
           "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}")
+        ;;
+      tsan)
+        cmd=("$bindir/$name")
+        # libcoro is not instrumented: TSan cannot see its internal locks (Rust futex mutexes),
+        # so the allocator calls it makes are ignored (called_from_lib); every access made by the
+        # instrumented tests is checked, across threads and across coroutine switches.
+        env_vars+=(CORO_TEST_TSAN=1 CORO_TEST_NO_RSS=1
+          "TSAN_OPTIONS=halt_on_error=1:exitcode=66:suppressions=$ROOT/tests/c/tsan.supp${TSAN_OPTIONS:+:$TSAN_OPTIONS}")
         ;;
       valgrind)
         cmd=(valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
@@ -141,6 +153,10 @@ for m in "${modes[@]}"; do
     asan)
       build asan
       run_mode asan "$OUT/asan"
+      ;;
+    tsan)
+      build tsan
+      run_mode tsan "$OUT/tsan"
       ;;
     valgrind)
       if ! command -v valgrind >/dev/null 2>&1; then

@@ -134,6 +134,10 @@ TEST(a_hundred_thousand_suspended_coroutines_fit_in_a_few_mappings) {
     test_skip("too slow under valgrind");
     return;
   }
+  if (test_env_flag("CORO_TEST_TSAN")) {
+    test_skip("ThreadSanitizer allows at most 8128 live fibers (one per started coroutine)");
+    return;
+  }
   if (!CHECK(run_in_child(many_alive, NULL, &r) == 0)) return;
   if (!CHECK(r.exited && r.exit_code == 0)) {
     fprintf(stderr, "child exit %d signal %d: %s\n", r.exit_code, r.signo, r.err);

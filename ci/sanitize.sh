@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# `make sanitize`: the tests under the sanitizers, each run must end with zero reports.
+#
+#   1. C suite (tests/c/) with -fsanitize=address,undefined   (ci/test-c.sh asan)
+#   2. C suite with -fsanitize=thread, thread tests included  (ci/test-c.sh tsan)
+#   3. Rust tests of `coro` and `coro-sys` built by nightly rustc with -Zsanitizer=address and
+#      --cfg coro_sanitize="address" (the library itself instrumented; see capi/src/tools.rs)
+#
+# Usage: ci/sanitize.sh [c-asan|c-tsan|rust-asan]...   (default: all three)
+# Needs: cc with libasan/libubsan/libtsan (gcc), a nightly toolchain (`cargo +nightly`). Under
+# CI=true a missing nightly is a failure; otherwise step 3 is skipped with a note.
+#
+# Rust under ASan runs with detect_stack_use_after_return=0: when a coroutine finishes, ASan is
+# told its stack is gone for good, and ASan then frees that stack's fake-stack frames, including
+# the one of the (instrumented) switch hook that is still returning. Use-after-return detection
+# therefore needs an uninstrumented libcoro, which is what the C runs use. LeakSanitizer is on,
+# with one suppression (ci/lsan.supp: a test that leaks on purpose).
+# Rust under TSan needs the standard library rebuilt with the sanitizer (-Zbuild-std, the rust-src
+# component); the thread tests are covered by the C suite under TSan instead.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+steps=("$@")
+[ ${#steps[@]} -gt 0 ] || steps=(c-asan c-tsan rust-asan)
+
+declare -A RESULT
+failed=0
+for step in "${steps[@]}"; do
+  echo "=== sanitize: $step"
+  case "$step" in
+    c-asan | c-tsan)
+      if ci/test-c.sh "${step#c-}"; then RESULT[$step]=ok; else RESULT[$step]=FAILED; failed=1; fi
+      ;;
+    rust-asan)
+      if ! cargo +nightly --version >/dev/null 2>&1; then
+        if [ "${CI:-}" = "true" ]; then
+          RESULT[$step]="FAILED (no nightly toolchain)"
+          failed=1
+        else
+          RESULT[$step]="skipped (no nightly toolchain)"
+        fi
+        continue
+      fi
+      host=$(rustc +nightly -vV | sed -n 's/^host: //p')
+      flags='-Zsanitizer=address --cfg coro_sanitize="address"'
+      dir=$ROOT/target/sanitize-asan
+      log=$ROOT/target/sanitize-rust-asan.log
+      # --target keeps build scripts and proc macros uninstrumented; coro-sys links the libcoro.so
+      # of the same build.
+      if RUSTFLAGS=$flags RUSTDOCFLAGS=$flags cargo +nightly build -q -p coro --target "$host" --target-dir "$dir" &&
+        RUSTFLAGS=$flags RUSTDOCFLAGS=$flags CORO_LIB_DIR=$dir/$host/debug \
+          ASAN_OPTIONS=detect_leaks=1:detect_stack_use_after_return=0:halt_on_error=1 \
+          LSAN_OPTIONS=suppressions=$ROOT/ci/lsan.supp \
+          cargo +nightly test -p coro -p coro-sys --no-fail-fast --target "$host" --target-dir "$dir" >"$log" 2>&1; then
+        RESULT[$step]=ok
+      else
+        RESULT[$step]=FAILED
+        failed=1
+        grep -E "^(test .*FAILED|SUMMARY|error)|ERROR: AddressSanitizer" "$log" | head -n 40 || true
+        echo "(full log: $log)"
+      fi
+      if grep -q "AddressSanitizer\|LeakSanitizer\|ASan is ignoring" "$log"; then
+        RESULT[$step]="FAILED (sanitizer report, see $log)"
+        failed=1
+      fi
+      grep -E '^test result:' "$log" | awk '{p += $4; f += $6} END {printf "rust-asan: %d passed, %d failed\n", p, f}'
+      ;;
+    *)
+      echo "usage: ci/sanitize.sh [c-asan|c-tsan|rust-asan]..." >&2
+      exit 2
+      ;;
+  esac
+done
+
+echo "=== sanitize summary"
+for step in "${steps[@]}"; do
+  printf '  %-10s %s\n' "$step" "${RESULT[$step]:-}"
+done
+exit "$failed"

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Soak: CYCLES create -> switch -> finish cycles with the RSS sampled every 100,000 (tests/soak/).
+# After the first (warm-up) sample the RSS may not grow by more than 1%.
+#
+# Usage: ci/soak.sh [CYCLES] [c|python]...   (default 1000000, both)
+#   c       tests/soak/soak.c against libcoro.so from CORO_LIB_DIR (default target/release if
+#           built, else target/debug)
+#   python  tests/soak/soak.py with uthread built for SOAK_PYTHON (default 3.12) into
+#           target/soak-venv-3.X (ci/python-wheel.sh)
+# Ends with `soak: N passed, M failed` over all samples checked.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+CYCLES=${1:-1000000}
+shift || true
+parts=("$@")
+[ ${#parts[@]} -gt 0 ] || parts=(c python)
+
+passed=0
+failed=0
+tally() { # log
+  local line p f
+  line=$(grep -E '^soak: [0-9]+ passed, [0-9]+ failed$' "$1" | tail -n 1 || true)
+  if [ -z "$line" ]; then
+    failed=$((failed + 1))
+    return
+  fi
+  p=${line#soak: }
+  p=${p%% passed*}
+  f=${line#*passed, }
+  f=${f%% failed}
+  passed=$((passed + p))
+  failed=$((failed + f))
+}
+
+mkdir -p target/soak
+for part in "${parts[@]}"; do
+  case "$part" in
+    c)
+      lib=${CORO_LIB_DIR:-}
+      if [ -z "$lib" ]; then
+        if [ -f target/release/libcoro.so ]; then lib=target/release; else lib=target/debug; fi
+      fi
+      lib=$(cd "$lib" && pwd)
+      "${CC:-cc}" -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wpedantic -Werror -O2 -Iinclude \
+        tests/soak/soak.c -L"$lib" -Wl,-rpath,"$lib" -lcoro -o target/soak/soak
+      target/soak/soak "$CYCLES" | tee target/soak/c.log || true
+      tally target/soak/c.log
+      ;;
+    python)
+      minor=${SOAK_PYTHON:-3.12}
+      py=""
+      for d in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$minor".*; do
+        [[ "$(basename "$d")" =~ ^$minor\.[0-9]+$ && -x "$d/bin/python$minor" ]] && py=$d/bin/python$minor
+      done
+      [ -n "$py" ] || py=$(command -v "python$minor")
+      venv=$ROOT/target/soak-venv-$minor
+      wheels=$ROOT/target/soak-wheels-$minor
+      [ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
+      rm -rf "$wheels"
+      PYTHON=$py ci/python-wheel.sh "$wheels" >/dev/null
+      "$venv/bin/python" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps \
+        "$wheels"/uthread-*.whl
+      "$venv/bin/python" tests/soak/soak.py "$CYCLES" | tee target/soak/python.log || true
+      tally target/soak/python.log
+      ;;
+    *)
+      echo "usage: ci/soak.sh [CYCLES] [c|python]..." >&2
+      exit 2
+      ;;
+  esac
+done
+echo "soak: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
