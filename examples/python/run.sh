@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs the Python demo (`make demo`): builds the uthread wheel for the default Python (PYTHON, else
-# python3) with ci/python-wheel.sh, installs it into target/demo-venv-3.X and runs
-# examples/python/uthread_demo.py there. Arguments go to the demo (--count N, --steps S).
+# Runs the Python demos (`make demo`): builds the uthread wheel for the default Python (PYTHON, else
+# python3) with ci/python-wheel.sh, installs it into target/demo-venv-3.X and runs there
+# examples/python/uthread_demo.py (arguments go to it: --count N, --steps S), then the blackjack
+# server playing itself for BLACKJACK_SECONDS (3) and the 10,000-agent swarm for SWARM_SECONDS (1).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -14,4 +15,10 @@ rm -rf "$wheels"
 PYTHON=$py ci/python-wheel.sh "$wheels" >/dev/null 2>&1 || PYTHON=$py ci/python-wheel.sh "$wheels"
 [ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "$wheels"/uthread-*.whl
-exec "$venv/bin/python" examples/python/uthread_demo.py "$@"
+"$venv/bin/python" examples/python/uthread_demo.py "$@"
+echo
+# Guido's uthread API: a blackjack server whose every visitor's game is one uthread, playing itself.
+"$venv/bin/python" examples/python/blackjack_server.py --demo "${BLACKJACK_SECONDS:-3}" --bots 50
+echo
+# uthread.stackless with preemption: 10,000 agents, each a plain `while True:` loop.
+"$venv/bin/python" examples/python/swarm.py --agents 10000 --seconds "${SWARM_SECONDS:-1}"

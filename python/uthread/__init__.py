@@ -40,6 +40,7 @@ from uthread._uthread import (
     settrace,
     stack_size,
 )
+from uthread._guido import UThread, current, new  # Guido van Rossum's uthread API (docs/python.md)
 
 __all__ = [
     "__version__",
@@ -52,4 +53,7 @@ __all__ = [
     "stack_size",
     "get_pending_cleanup_count",
     "get_total_main_greenlets",
+    "UThread",
+    "current",
+    "new",
 ]

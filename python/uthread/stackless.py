@@ -1,0 +1,853 @@
+"""Stackless Python's tasklets, channels and scheduler on uthread's greenlets.
+
+Code written for Stackless runs with ``import uthread.stackless as stackless``::
+
+    import uthread.stackless as stackless
+
+    def worker(ch):
+        for item in ch:                  # receive until the channel is closed
+            print("got", item)
+
+    ch = stackless.channel()
+    stackless.tasklet(worker)(ch)        # bind, set up and insert into the run queue
+    stackless.tasklet(lambda: (ch.send(1), ch.send(2), ch.close()))()
+    stackless.run()                      # run until only the main tasklet is left
+
+Model (as Stackless): each OS thread has a scheduler with a circular run queue of tasklets whose
+head is the running tasklet. ``schedule()`` moves the head to the back and runs the next one; a
+tasklet that blocks on a channel leaves the queue until a partner comes; a tasklet that ends
+leaves it for good. An exception other than ``TaskletExit`` that escapes a tasklet is raised in
+the main tasklet. When the running tasklet would block and nothing else can run, the main
+tasklet gets ``RuntimeError`` (a deadlock) instead of hanging.
+
+Preemption: ``run(timeout=N)`` interrupts a tasklet that has run about N ticks (a tick is a loop
+iteration or a Python function call) without yielding, removes it from the run queue and returns
+it; ``run(timeslice=seconds)`` gives every tasklet up to that much time in turn. A native
+interpreter hook counts the ticks and sets a flag; the switch happens at a safe point, never
+inside an atomic section (``atomic()``, ``tasklet.set_atomic``).
+
+Each tasklet is a greenlet whose parent is the thread's main tasklet's greenlet. Channels work
+within one OS thread.
+"""
+
+import sys
+import threading
+from collections import OrderedDict, deque
+
+from uthread import _uthread
+from uthread._uthread import GreenletExit, greenlet
+from uthread._uthread import getcurrent as _current_greenlet
+
+__all__ = [
+    "TaskletExit",
+    "atomic",
+    "bomb",
+    "channel",
+    "getcurrent",
+    "getmain",
+    "getruncount",
+    "run",
+    "schedule",
+    "schedule_remove",
+    "tasklet",
+]
+
+
+class TaskletExit(GreenletExit):
+    """Raised in a tasklet by :meth:`tasklet.kill`; a tasklet that ends with it ends quietly.
+    (A subclass of ``GreenletExit``, so it is a ``BaseException`` as in Stackless.)"""
+
+
+class bomb:
+    """An exception in transit: what ``channel.send_exception``/``send_throw`` carry."""
+
+    __slots__ = ("type", "value", "traceback")
+
+    def __init__(self, exc_type=None, exc_value=None, exc_tb=None):
+        self.type, self.value, self.traceback = exc_type, exc_value, exc_tb
+
+    def raise_(self):
+        typ, val, tb = self.type, self.value, self.traceback
+        if isinstance(typ, BaseException):
+            exc = typ
+        elif isinstance(val, BaseException):
+            exc = val
+        elif val is None:
+            exc = typ()
+        elif isinstance(val, tuple):
+            exc = typ(*val)
+        else:
+            exc = typ(val)
+        if tb is not None:
+            exc = exc.with_traceback(tb)
+        raise exc
+
+
+# --- the per-thread scheduler ---------------------------------------------------------------------
+
+
+class _RunQueue:
+    """The circular run queue: the deque operations the scheduler uses, each O(1) (membership
+    and removal from the middle included, as Stackless's linked list), on an OrderedDict."""
+
+    __slots__ = ("_d",)
+
+    def __init__(self, items=()):
+        self._d = OrderedDict((t, None) for t in items)
+
+    def __len__(self):
+        return len(self._d)
+
+    def __contains__(self, t):
+        return t in self._d
+
+    def __iter__(self):
+        return iter(self._d)
+
+    def __getitem__(self, i):
+        if i != 0 or not self._d:
+            raise IndexError("only the head of the run queue can be indexed")
+        return next(iter(self._d))
+
+    def append(self, t):
+        self._d[t] = None
+        self._d.move_to_end(t)
+
+    def appendleft(self, t):
+        self._d[t] = None
+        self._d.move_to_end(t, last=False)
+
+    def popleft(self):
+        return self._d.popitem(last=False)[0]
+
+    def remove(self, t):
+        del self._d[t]
+
+    def rotate_head_to_back(self):
+        self._d.move_to_end(next(iter(self._d)))
+
+
+_local = threading.local()
+
+
+class _Scheduler:
+    __slots__ = ("main", "current", "runnables", "thread_id", "preempt", "interrupted")
+
+    def __init__(self):
+        self.thread_id = threading.get_ident()
+        self.main = tasklet.__new__(tasklet)
+        self.main._init_main(_current_greenlet(), self)
+        self.current = self.main
+        self.runnables = _RunQueue([self.main])  # head: the running tasklet (when it is scheduled)
+        self.preempt = None  # None, or ("ticks", n) / ("time", seconds) while run() preempts
+        self.interrupted = None
+
+
+def _sched():
+    s = getattr(_local, "sched", None)
+    if s is None:
+        s = _local.sched = _Scheduler()
+    return s
+
+
+def _switch_to(s, target):
+    """Makes ``target`` (at the head of the run queue, or being run for an exception) the
+    running tasklet. Returns when the caller is resumed; raises what is thrown into it."""
+    s.current = target
+    if s.preempt is not None:
+        _start_slice(s, target)
+    g = target._greenlet
+    if target._thrown is not None:
+        exc, target._thrown = target._thrown, None
+        return greenlet.throw(g, exc)
+    return greenlet.switch(g)
+
+
+def _resume_next(s, me):
+    """``me`` has left the run queue (blocked, removed or ended); runs the new head. If nothing
+    can run: the main tasklet gets a deadlock error (raised here if ``me`` is the main)."""
+    if s.runnables:
+        return _switch_to(s, s.runnables[0])
+    if me is s.main:
+        raise RuntimeError("Deadlock: the main tasklet would block and no other tasklet is runnable")
+    # The main tasklet is blocked (or removed) and nothing else can run: wake it with the error.
+    _unblock(s.main)
+    s.runnables.append(s.main)
+    s.main._thrown = RuntimeError(
+        "Deadlock: tasklet %r is blocked and no other tasklet is runnable (the main tasklet was "
+        "waiting)" % (me,)
+    )
+    return _switch_to(s, s.main)
+
+
+def _unblock(t):
+    ch = t._blocked_on
+    if ch is not None:
+        t._blocked_on = None
+        for i, (w, _) in enumerate(ch._waiters):
+            if w is t:
+                del ch._waiters[i]
+                break
+        ch._refresh()
+
+
+# --- tasklet ----------------------------------------------------------------------------------------
+
+
+class tasklet:
+    """A micro-thread scheduled cooperatively by this thread's scheduler (Stackless's tasklet).
+
+    ``tasklet(func)(*args, **kwargs)`` binds ``func``, sets up its arguments and inserts the
+    tasklet at the end of the run queue; it runs when the scheduler reaches it."""
+
+    def __init__(self, func=None, args=None, kwargs=None):
+        self._sched = None
+        self._greenlet = None
+        self._func = None
+        self._args = None
+        self._blocked_on = None
+        self._thrown = None
+        self._atomic = False
+        self._state = "new"  # new, bound, setup, started, dead
+        self.tempval = None
+        self.is_main = False
+        if func is not None:
+            self.bind(func, args, kwargs)
+
+    def _init_main(self, g, s):
+        self.__init__()
+        self._sched = s
+        self._greenlet = g
+        self._state = "started"
+        self.is_main = True
+
+    def bind(self, func=None, args=None, kwargs=None):
+        """Binds ``func`` (and, if given, its arguments: then the tasklet is set up but not
+        inserted). Only a tasklet that has not started can be bound."""
+        if self._state in ("started", "dead") and not (self._state == "dead" and func is None):
+            raise RuntimeError("cannot bind a tasklet that has started")
+        if func is not None and not callable(func):
+            raise TypeError("tasklet function must be callable, got %r" % (func,))
+        if self.scheduled:
+            raise RuntimeError("cannot bind a scheduled tasklet")
+        self._func = func
+        self._state = "bound" if func is not None else "new"
+        self._args = None
+        if args is not None or kwargs is not None:
+            self._prepare(tuple(args or ()), dict(kwargs or {}))
+        return self
+
+    def _prepare(self, args, kwargs):
+        if self._func is None:
+            raise RuntimeError("the tasklet is not bound to a function")
+        if self._state not in ("bound",):
+            raise RuntimeError("the tasklet is already set up")
+        s = _sched()
+        self._sched = s
+        self._args = (args, kwargs)
+        self._greenlet = greenlet(self._entry, parent=s.main._greenlet)
+        self._state = "setup"
+
+    def setup(self, *args, **kwargs):
+        """Supplies the arguments and inserts the tasklet at the end of the run queue."""
+        self._prepare(args, kwargs)
+        self.insert()
+        return self
+
+    __call__ = setup
+
+    def _entry(self, *_ignored):
+        s = self._sched
+        self._state = "started"
+        func, (args, kwargs) = self._func, self._args
+        self._args = None
+        error = None
+        try:
+            func(*args, **kwargs)
+        except GreenletExit:  # TaskletExit included: the tasklet ends quietly
+            pass
+        except BaseException as e:  # noqa: BLE001 - passed on to the main tasklet, as Stackless
+            error = e
+        self._state = "dead"
+        self._func = None
+        if s.runnables and s.runnables[0] is self:
+            s.runnables.popleft()
+        elif self in s.runnables:
+            s.runnables.remove(self)
+        if error is not None:
+            # Raised in the main tasklet (which becomes runnable, at the head).
+            main = s.main
+            _unblock(main)
+            if main in s.runnables:
+                s.runnables.remove(main)
+            s.runnables.appendleft(main)
+            s.current = main
+            if s.preempt is not None:
+                _start_slice(s, main)
+            self._greenlet.parent = main._greenlet
+            raise error
+        if s.runnables:
+            nxt = s.runnables[0]
+        else:
+            main = s.main
+            nxt = main
+            s.runnables.append(main)
+            if main._blocked_on is not None:
+                _unblock(main)
+                main._thrown = RuntimeError(
+                    "Deadlock: the main tasklet is blocked and no other tasklet is runnable"
+                )
+        s.current = nxt
+        if s.preempt is not None:
+            _start_slice(s, nxt)
+        if nxt._thrown is not None:
+            exc, nxt._thrown = nxt._thrown, None
+            self._greenlet.parent = nxt._greenlet
+            raise exc
+        # greenlet's parent rule delivers there as this greenlet ends (and starts it if it has
+        # not started yet).
+        self._greenlet.parent = nxt._greenlet
+        return None
+
+    # -- queue operations ------------------------------------------------------------------------
+
+    def insert(self):
+        """Inserts the tasklet at the end of the run queue (if it is not in it already)."""
+        s = self._own_sched()
+        if self._state == "dead":
+            raise RuntimeError("cannot insert a dead tasklet")
+        if self._state in ("new", "bound"):
+            raise RuntimeError("cannot insert a tasklet that is not set up (call it with its arguments)")
+        if self._blocked_on is not None:
+            raise RuntimeError("cannot insert a blocked tasklet")
+        if self not in s.runnables:
+            s.runnables.append(self)
+        return self
+
+    def remove(self):
+        """Removes the tasklet from the run queue (it is then paused). The running tasklet
+        cannot be removed this way (use ``schedule_remove()``)."""
+        s = self._own_sched()
+        if self._blocked_on is not None:
+            raise RuntimeError("cannot remove a blocked tasklet")
+        if self is s.current:
+            raise RuntimeError("cannot remove the running tasklet (use stackless.schedule_remove())")
+        if self in s.runnables:
+            s.runnables.remove(self)
+        return self
+
+    def run(self):
+        """Runs this tasklet at once; the caller stays in the run queue right after it."""
+        return self._run_now(keep_caller=True)
+
+    def switch(self):
+        """Runs this tasklet at once; the caller is paused (removed from the run queue)."""
+        return self._run_now(keep_caller=False)
+
+    def _run_now(self, keep_caller):
+        s = self._own_sched()
+        if self._state == "dead":
+            raise RuntimeError("cannot run a dead tasklet")
+        if self._state in ("new", "bound"):
+            raise RuntimeError("cannot run a tasklet that is not set up")
+        if self._blocked_on is not None:
+            raise RuntimeError("cannot run a blocked tasklet")
+        me = s.current
+        if self is me:
+            return None
+        if self in s.runnables:
+            s.runnables.remove(self)
+        if me in s.runnables:
+            s.runnables.remove(me)
+        if keep_caller:
+            s.runnables.appendleft(me)
+        s.runnables.appendleft(self)
+        _switch_to(s, self)
+        return None
+
+    # -- exceptions ------------------------------------------------------------------------------
+
+    def kill(self, pending=False):
+        """Raises ``TaskletExit`` in the tasklet and runs it now (``pending=True``: when the
+        scheduler gets to it). A tasklet that has not started just ends. Killing a dead
+        tasklet does nothing."""
+        if self._state == "dead":
+            return None
+        if self._state in ("new", "bound", "setup"):
+            s = self._sched
+            if s is not None and self in s.runnables:
+                s.runnables.remove(self)
+            self._state = "dead"
+            self._func = self._args = None
+            if self._greenlet is not None and not self._greenlet:
+                self._greenlet = None
+            return None
+        return self.throw(TaskletExit, pending=pending)
+
+    def throw(self, exc=None, val=None, tb=None, pending=False):
+        """Raises an exception in the tasklet (default ``TaskletExit``) where it waits, and runs
+        it now (``pending=True``: when the scheduler gets to it); a blocked tasklet is taken off
+        its channel first."""
+        if exc is None:
+            exc = TaskletExit
+        b = bomb(exc, val, tb)
+        try:
+            b.raise_()
+        except BaseException as e:  # noqa: BLE001 - built to be thrown
+            instance = e
+        return self._throw(instance, pending)
+
+    def raise_exception(self, exc_class, *args):
+        """Raises ``exc_class(*args)`` in the tasklet and runs it now."""
+        return self._throw(exc_class(*args), False)
+
+    def _throw(self, instance, pending):
+        s = self._own_sched()
+        if self._state == "dead":
+            raise RuntimeError("cannot throw into a dead tasklet")
+        if self._state != "started":
+            # Not started yet: it ends at once; the exception is raised in the caller (a
+            # TaskletExit ends it quietly), as it never had a frame to catch it.
+            self.kill()
+            if isinstance(instance, TaskletExit):
+                return None
+            raise instance
+        if self is s.current:
+            raise instance
+        _unblock(self)
+        self._thrown = instance
+        if pending:
+            if self not in s.runnables:
+                s.runnables.append(self)
+            return None
+        me = s.current
+        if self in s.runnables:
+            s.runnables.remove(self)
+        if me in s.runnables:
+            s.runnables.remove(me)
+        s.runnables.appendleft(me)
+        s.runnables.appendleft(self)
+        _switch_to(s, self)
+        return None
+
+    # -- atomic ----------------------------------------------------------------------------------
+
+    def set_atomic(self, flag):
+        """Sets whether the tasklet may be preempted (an atomic tasklet never is); returns the
+        previous value."""
+        old, self._atomic = self._atomic, bool(flag)
+        return old
+
+    @property
+    def atomic(self):
+        """True while the tasklet must not be preempted."""
+        return self._atomic
+
+    # -- state -----------------------------------------------------------------------------------
+
+    def _own_sched(self):
+        s = self._sched
+        if s is None:
+            s = _sched()
+        if s.thread_id != threading.get_ident():
+            raise RuntimeError("the tasklet belongs to another thread")
+        return s
+
+    @property
+    def alive(self):
+        """True from ``setup`` until the tasklet ends (or is killed)."""
+        if self.is_main:
+            return not self._greenlet.dead
+        return self._state in ("setup", "started")
+
+    @property
+    def blocked(self):
+        """True while the tasklet waits on a channel."""
+        return self._blocked_on is not None
+
+    @property
+    def scheduled(self):
+        """True while the tasklet is in the run queue or blocked on a channel."""
+        s = self._sched
+        return self._blocked_on is not None or (s is not None and self in s.runnables)
+
+    @property
+    def paused(self):
+        """True when the tasklet is alive but neither in the run queue nor blocked."""
+        return self.alive and not self.scheduled
+
+    @property
+    def is_current(self):
+        """True for the running tasklet of its thread."""
+        s = self._sched
+        return s is not None and s.current is self
+
+    @property
+    def thread_id(self):
+        """Identifier of the OS thread the tasklet belongs to."""
+        s = self._sched
+        return s.thread_id if s is not None else threading.get_ident()
+
+    @property
+    def restorable(self):
+        """Stackless can pickle tasklets; uthread cannot: always False."""
+        return False
+
+    def __repr__(self):
+        if self.is_main:
+            state = "main"
+        else:
+            state = self._state
+        if self._blocked_on is not None:
+            state += ", blocked"
+        name = getattr(self._func, "__name__", None)
+        return "<%s %s%s at 0x%x>" % (type(self).__name__, state, " " + name if name else "", id(self))
+
+
+# --- module functions -------------------------------------------------------------------------------
+
+
+def getcurrent():
+    """Returns the running tasklet of this thread."""
+    return _sched().current
+
+
+def getmain():
+    """Returns this thread's main tasklet."""
+    return _sched().main
+
+
+def getruncount():
+    """Number of tasklets in the run queue, the running one included."""
+    return len(_sched().runnables)
+
+
+def schedule(retval=None):
+    """Moves the running tasklet to the end of the run queue and runs the next one; returns
+    ``retval`` (default None) when it is the running tasklet's turn again."""
+    s = _sched()
+    me = s.current
+    if s.runnables and s.runnables[0] is me:
+        s.runnables.rotate_head_to_back()
+    elif me not in s.runnables:
+        s.runnables.append(me)
+    nxt = s.runnables[0]
+    if nxt is not me:
+        _switch_to(s, nxt)
+    return retval
+
+
+def schedule_remove(retval=None):
+    """Removes the running tasklet from the run queue and runs the next one; it runs again only
+    when inserted (``insert()``) or run. In the main tasklet with nothing else runnable it
+    returns at once."""
+    s = _sched()
+    me = s.current
+    if me in s.runnables:
+        s.runnables.remove(me)
+    if not s.runnables and me is s.main:
+        s.runnables.append(me)
+        return retval
+    _resume_next(s, me)
+    return retval
+
+
+class atomic:
+    """Context manager: the running tasklet cannot be preempted inside the ``with`` block."""
+
+    __slots__ = ("_old",)
+
+    def __enter__(self):
+        self._old = _sched().current.set_atomic(True)
+        return self
+
+    def __exit__(self, *exc):
+        _sched().current.set_atomic(self._old)
+        return False
+
+
+# --- preemption ---------------------------------------------------------------------------------
+
+#: Ticks between two looks at the clock (by the native hook) under ``run(timeslice=...)``.
+TIMESLICE_CHECK_TICKS = 20
+
+
+def _start_slice(s, t):
+    _uthread._preempt_reset()
+
+
+def _on_preempt():
+    """Called by the native hook at a safe point (between two bytecodes, outside the hook's
+    tracing guard) when the running tasklet's ticks are used up. Returns True if it switched."""
+    s = getattr(_local, "sched", None)
+    if s is None or s.preempt is None:
+        return False
+    if sys._getframe(1).f_code.co_filename == __file__:
+        # Interrupted inside the scheduler itself (a channel operation, a tasklet's epilogue,
+        # atomic()'s own bookkeeping): its data structures may be half updated. Not a safe
+        # point; the next check comes after the next budget of ticks.
+        return False
+    me = s.current
+    if me is s.main or me._atomic or me._blocked_on is not None:
+        return False
+    try:
+        if s.preempt[0] == "time":
+            # The slice is over (the hook reads the clock). Round robin: to the back of the
+            # queue, the next one runs.
+            schedule()
+            return True
+        # run(timeout): the interrupted tasklet leaves the run queue and run() returns it.
+        if me in s.runnables:
+            s.runnables.remove(me)
+        s.interrupted = me
+        main = s.main
+        if main in s.runnables:
+            s.runnables.remove(main)
+        s.runnables.appendleft(main)
+        _switch_to(s, main)
+    except BaseException as e:  # noqa: BLE001 - handed to the interrupted code, see below
+        # Thrown into this tasklet (kill, throw) while it was switched away inside the hook: the
+        # hook hands it to the interrupted code at its next instruction, not out of the hook.
+        _uthread._preempt_defer(_raisable_class(e))
+    return True
+
+
+def _raisable_class(exc):
+    """A class whose instantiation with no arguments gives ``exc`` back, or an equivalent
+    instance: the interpreter's asynchronous exceptions are raised by class."""
+    cls = type(exc)
+    if not exc.args and not getattr(exc, "__dict__", None):
+        try:
+            if type(cls()) is cls:
+                return cls  # e.g. TaskletExit from kill(): raised exactly as it is
+        except Exception:  # noqa: BLE001 - falls back to the carrier below
+            pass
+
+    def new(carrier):
+        return exc
+
+    # A subclass named like the original, whose instantiation returns the original instance
+    # (an instance of a base class: __init__ is then not called). Caught by the same except
+    # clauses; on 3.12+ the raised exception is the original instance itself.
+    return type(cls.__name__, (cls,), {"__new__": new, "__module__": cls.__module__, "__qualname__": cls.__qualname__})
+
+
+def run(timeout=0, threadblock=False, soft=False, ignore_nesting=False, totaltimeout=0, timeslice=None):
+    """Runs the scheduler until the main tasklet is the only runnable one; returns None.
+
+    ``timeout=N`` (ticks): a tasklet that runs about N ticks (loop iterations and Python calls)
+    without switching is interrupted, removed from the run queue and returned (re-``insert()``
+    it to continue it later). ``timeslice=seconds``: every tasklet runs round-robin for up to
+    that long before the next one's turn (nothing is returned early). Only the main tasklet can
+    call run(). ``threadblock``, ``soft``, ``ignore_nesting`` and ``totaltimeout`` are
+    Stackless's; only their defaults are supported."""
+    if threadblock or soft or ignore_nesting or totaltimeout:
+        raise NotImplementedError("run(): threadblock, soft, ignore_nesting and totaltimeout are not supported")
+    s = _sched()
+    if s.current is not s.main:
+        raise RuntimeError("run() must be called from the main tasklet")
+    if s.preempt is not None:
+        raise RuntimeError("run() is already running")
+    if timeout and timeslice:
+        raise ValueError("give timeout or timeslice, not both")
+    if timeout:
+        if not isinstance(timeout, int) or timeout < 0:
+            raise ValueError("timeout must be a positive number of ticks")
+        _uthread._preempt_arm(_on_preempt, timeout)
+        s.preempt = ("ticks", timeout)
+    elif timeslice is not None:
+        if not timeslice > 0:
+            raise ValueError("timeslice must be a positive number of seconds")
+        _uthread._preempt_arm(_on_preempt, TIMESLICE_CHECK_TICKS, float(timeslice))
+        s.preempt = ("time", float(timeslice))
+    s.interrupted = None
+    try:
+        main = s.main
+        while len(s.runnables) > 1 or (s.runnables and s.runnables[0] is not main):
+            schedule()
+            if s.interrupted is not None:
+                t, s.interrupted = s.interrupted, None
+                return t
+        return None
+    finally:
+        if s.preempt is not None:
+            s.preempt = None
+            _uthread._preempt_disarm()
+
+
+# --- channel ----------------------------------------------------------------------------------------
+
+
+class _ChannelClosed(ValueError):
+    """receive() on a closed channel (iteration turns it into StopIteration)."""
+
+
+
+class channel:
+    """A rendezvous point between tasklets: ``send()`` blocks until a receiver takes the value,
+    ``receive()`` until a sender brings one. ``balance`` counts waiting senders (positive) or
+    receivers (negative). ``preference`` decides who runs on when a waiting partner is found:
+    -1 (the default) the receiver, 1 the sender, 0 neither (the woken one is queued)."""
+
+    def __init__(self):
+        self._waiters = deque()  # (tasklet, value or bomb) for senders, (tasklet, None) receivers
+        self._balance = 0
+        self.preference = -1
+        self.closing = False
+        self.schedule_all = False
+
+    # balance/state
+
+    @property
+    def balance(self):
+        """Number of senders waiting (positive) or receivers waiting (negative)."""
+        return self._balance
+
+    @property
+    def closed(self):
+        """True once the channel is closing and nobody waits on it."""
+        return self.closing and self._balance == 0
+
+    @property
+    def queue(self):
+        """The first tasklet waiting on the channel, or None."""
+        return self._waiters[0][0] if self._waiters else None
+
+    def _refresh(self):
+        n = len(self._waiters)
+        if self._balance > 0:
+            self._balance = n
+        elif self._balance < 0:
+            self._balance = -n
+        if n == 0:
+            self._balance = 0
+
+    def close(self):
+        """Stops the channel from accepting new blocking operations: once nobody waits,
+        ``closed`` is True, ``receive()`` raises ``ValueError`` and iteration stops. Senders
+        already waiting still deliver; receivers already waiting can never get a value, so they
+        are woken (queued) with that same ``ValueError`` (their ``for`` loop just ends)."""
+        self.closing = True
+        if self._balance < 0:
+            s = _sched()
+            while self._waiters:
+                receiver, _ = self._waiters.popleft()
+                receiver._blocked_on = None
+                receiver.tempval = bomb(_ChannelClosed("receive() on a closed channel"))
+                s.runnables.append(receiver)
+            self._balance = 0
+
+    def open(self):
+        """Reopens a closing channel."""
+        self.closing = False
+
+    # operations
+
+    def send(self, value):
+        """Sends ``value`` to a receiver, blocking until one takes it."""
+        return self._send(value)
+
+    def send_exception(self, exc_type, *args):
+        """Makes a receiver raise ``exc_type(*args)``."""
+        return self._send(bomb(exc_type, args))
+
+    def send_throw(self, exc, val=None, tb=None):
+        """Makes a receiver raise ``exc`` (a class or an instance), as ``throw()`` would."""
+        return self._send(bomb(exc, val, tb))
+
+    def send_sequence(self, seq):
+        """Sends every item of ``seq``; returns how many were sent."""
+        n = 0
+        for item in seq:
+            self.send(item)
+            n += 1
+        return n
+
+    def _send(self, value):
+        s = _sched()
+        me = s.current
+        if self._balance < 0:
+            self._check_thread(s)
+            receiver, _ = self._waiters.popleft()
+            self._balance += 1
+            receiver._blocked_on = None
+            receiver.tempval = value
+            self._wake(s, me, receiver, run_woken=self.preference < 0)
+            return None
+        if self.closing:
+            raise ValueError("send() on a closed channel")
+        self._block(s, me, +1, value)
+        return None
+
+    def receive(self):
+        """Receives a value, blocking until a sender brings one."""
+        s = _sched()
+        me = s.current
+        if self._balance > 0:
+            self._check_thread(s)
+            sender, value = self._waiters.popleft()
+            self._balance -= 1
+            sender._blocked_on = None
+            self._wake(s, me, sender, run_woken=self.preference > 0)
+        else:
+            if self.closing:
+                raise _ChannelClosed("receive() on a closed channel")
+            self._block(s, me, -1, None)
+            value, me.tempval = me.tempval, None
+        if isinstance(value, bomb):
+            value.raise_()
+        return value
+
+    def _check_thread(self, s):
+        if self._waiters[0][0]._sched is not s:
+            raise RuntimeError("channels work between tasklets of one OS thread")
+
+    def _wake(self, s, me, woken, run_woken):
+        if run_woken:
+            if me in s.runnables:
+                s.runnables.remove(me)
+            s.runnables.appendleft(me)
+            s.runnables.appendleft(woken)
+            _switch_to(s, woken)
+        else:
+            s.runnables.append(woken)
+
+    def _block(self, s, me, direction, value):
+        self._waiters.append((me, value))
+        self._balance += direction
+        me._blocked_on = self
+        if me in s.runnables:
+            s.runnables.remove(me)
+        try:
+            _resume_next(s, me)
+        except BaseException:
+            # Killed, thrown into or deadlocked while waiting: leave the channel.
+            if me._blocked_on is self:
+                _unblock(me)
+            if me not in s.runnables:
+                s.runnables.appendleft(me)
+            raise
+
+    # iteration
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        """Receives the next value; stops when the channel is closed (or a StopIteration is
+        sent)."""
+        if self.closed:
+            raise StopIteration
+        try:
+            return self.receive()
+        except _ChannelClosed:
+            raise StopIteration from None
+
+    def __repr__(self):
+        return "<%s balance=%d%s at 0x%x>" % (
+            type(self).__name__,
+            self._balance,
+            " closing" if self.closing else "",
+            id(self),
+        )
+
