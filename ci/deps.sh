@@ -12,10 +12,14 @@ declare -A PACKAGE=(
   [libclang]=libclang-dev
   [gdb]=gdb
   [boost-context]=libboost-context-dev
+  [pkg-config]=pkg-config
+  [c++]=g++
+  [lua5.4]=liblua5.4-dev
 )
 
 have() {
   case "$1" in
+    lua5.4) pkg-config --exists lua5.4 2>/dev/null ;;
     boost-context) compgen -G "/usr/lib/*/libboost_context.so" >/dev/null ;;
     libclang) compgen -G "/usr/lib/llvm-*/lib/libclang*.so*" >/dev/null || compgen -G "/usr/lib/x86_64-linux-gnu/libclang*.so*" >/dev/null ;;
     *) command -v "$1" >/dev/null 2>&1 ;;
@@ -23,7 +27,7 @@ have() {
 }
 
 tools=("$@")
-[ ${#tools[@]} -gt 0 ] || tools=(cc valgrind gdb aarch64-linux-gnu-gcc qemu-aarch64 libclang)
+[ ${#tools[@]} -gt 0 ] || tools=(cc valgrind gdb aarch64-linux-gnu-gcc qemu-aarch64 libclang pkg-config c++ lua5.4)
 
 missing=()
 for t in "${tools[@]}"; do

