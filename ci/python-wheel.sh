@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds, for the default Python (PYTHON, else python3), the uthread wheel and the drop-in greenlet
-# wheel (python/greenlet-compat, pure Python, depends on uthread of the same release) into OUTDIR.
+# wheel (python/greenlet-compat, pure Python plus our greenlet.h, depends on uthread of the same
+# release) into OUTDIR.
 # Usage: ci/python-wheel.sh [OUTDIR]     (default: dist)
 #
 # The greenlet distribution's version is 3.5.6.post<N> with N = MAJOR*10000 + MINOR*100 + PATCH of
@@ -50,4 +51,13 @@ cp -r "$compat" "$tmp/greenlet-compat"
 rm -rf "$tmp/greenlet-compat/build" "$tmp"/greenlet-compat/greenlet/__pycache__
 "$venv/bin/python" -m pip wheel -q --disable-pip-version-check --no-deps "$tmp/greenlet-compat" -w "$out"
 
+# The drop-in must ship greenlet.h where greenlet's wheel does: in the package, and in the wheel's
+# `headers` scheme (installed as <prefix>/include/site/pythonX.Y/greenlet/greenlet.h).
+"$venv/bin/python" - "$out/greenlet-$greenlet_version-py3-none-any.whl" "$greenlet_version" <<'EOF'
+import sys, zipfile
+names = set(zipfile.ZipFile(sys.argv[1]).namelist())
+for want in ("greenlet/greenlet.h", "greenlet-%s.data/headers/greenlet.h" % sys.argv[2]):
+    if want not in names:
+        sys.exit("ci/python-wheel.sh: %s lacks %s" % (sys.argv[1], want))
+EOF
 ls "$out"/uthread-"$uthread_version"-cp"${minor/./}"-*.whl "$out"/greenlet-"$greenlet_version"-py3-none-any.whl

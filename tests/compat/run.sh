@@ -6,12 +6,14 @@
 # pinned test dependencies, and runs the test modules of greenlet 3.5.6's source distribution
 # (downloaded at test time with `pip download`, hash-checked; never committed) with pytest. The
 # tests are copied into the installed package as `greenlet.tests`, the way greenlet runs them, so
-# that `import greenlet` (and their relative imports) resolve to ours. Skips: exactly the rows of
-# tests/compat/SKIPPED.md (see skipped.py).
+# that `import greenlet` (and their relative imports) resolve to ours. greenlet's C and C++ test
+# extensions are compiled against the greenlet.h our wheel installed (issue 11). Skips: exactly the
+# rows of tests/compat/SKIPPED.md (see skipped.py).
 #
 # Usage: tests/compat/run.sh [3.X ...] [-- PYTEST_ARGS...]
 # Env:   CI=true     every one of 3.10, 3.11, 3.12, 3.13 must be present (else failure)
 #        PYENV_ROOT  where to look (default ~/.pyenv)
+#        COMPAT_WORK scratch directory (default target/compat)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -22,7 +24,7 @@ GREENLET_SDIST_SHA256=8e67c43bdfc88d5fee6db0d3e40175b362fc95fb85f0412d233b9b203c
 TEST_DEPS=(objgraph==3.7.0 psutil==7.2.2 pytest==8.4.2)
 SUPPORTED=(3.10 3.11 3.12 3.13)
 PYENV_ROOT=${PYENV_ROOT:-$HOME/.pyenv}
-WORK=$ROOT/target/compat
+WORK=${COMPAT_WORK:-$ROOT/target/compat}   # COMPAT_WORK: another scratch directory (parallel runs)
 
 versions=()
 pytest_args=()
@@ -64,6 +66,25 @@ tar xzf "$sdist" -C "$src"
 tests_src=$src/greenlet-$GREENLET_VERSION/src/greenlet/tests
 [ -f "$tests_src/__init__.py" ] || { echo "tests/compat/run.sh: no tests in $sdist" >&2; exit 1; }
 
+# build_test_extensions VENV GREENLET_SRC_DIR DEST_DIR BUILD_DIR
+build_test_extensions() {
+  local venv=$1 gsrc=$2 dest=$3 build=$4 header pyinc suffix
+  header=$("$venv/bin/python" -c 'import sys, sysconfig, pathlib; print(pathlib.Path(sysconfig.get_path("include", vars={"installed_base": sys.prefix})).parent / "site" / ("python%d.%d" % sys.version_info[:2]) / "greenlet" / "greenlet.h")')
+  pyinc=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_path("include"))')
+  suffix=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
+  [ -f "$header" ] || { echo "tests/compat/run.sh: the drop-in wheel installed no $header" >&2; return 1; }
+  grep -q uthread "$header" || { echo "tests/compat/run.sh: $header is not uthread's" >&2; return 1; }
+  rm -rf "$build"
+  mkdir -p "$build/greenlet/tests"
+  cp "$header" "$build/greenlet/greenlet.h"
+  cp "$gsrc/greenlet_compiler_compat.hpp" "$build/greenlet/"
+  cp "$gsrc/tests/_test_extension.c" "$gsrc/tests/_test_extension_cpp.cpp" "$build/greenlet/tests/"
+  ${CC:-cc} -O2 -fPIC -shared -isystem "$pyinc" "$build/greenlet/tests/_test_extension.c" \
+    -o "$dest/_test_extension$suffix" &&
+  ${CXX:-c++} -O2 -fPIC -shared -std=c++11 -isystem "$pyinc" "$build/greenlet/tests/_test_extension_cpp.cpp" \
+    -o "$dest/_test_extension_cpp$suffix"
+}
+
 declare -A RESULT
 failed=0
 start_all=$SECONDS
@@ -91,6 +112,16 @@ for v in "${versions[@]}"; do
     "$wheels"/uthread-*.whl "$wheels"/greenlet-*.whl
   pkg=$("$venv/bin/python" -c 'import greenlet, os; assert greenlet.__uthread__; print(os.path.dirname(greenlet.__file__))')
   cp -r "$tests_src" "$pkg/tests"
+  # greenlet's C and C++ test extensions (test_extension_interface, test_cpp, ...), compiled the
+  # way its setup.py does, but against OUR greenlet.h: the one the drop-in wheel installed into
+  # <venv>/include/site/pythonX.Y/greenlet/ (as greenlet's wheel does). Their sources include
+  # "../greenlet.h" and greenlet's own "../greenlet_compiler_compat.hpp" (compiler macros of its
+  # test code, no ABI), so they are built in a directory laid out that way.
+  if ! build_test_extensions "$venv" "$src/greenlet-$GREENLET_VERSION/src/greenlet" "$pkg/tests" "$WORK/ext-$v"; then
+    RESULT[$v]="building greenlet's test extensions against our greenlet.h failed"
+    failed=1
+    continue
+  fi
   log=$WORK/pytest-$v.log
   set +e
   # From an empty directory, so that nothing but the venv is importable.

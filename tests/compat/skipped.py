@@ -3,7 +3,7 @@
 SKIPPED.md is the single source of truth. Every row of its table whose first cell is a
 backquoted test id is an entry:
 
-    | `test_cpp.py` | all | skip | reason |                                  (a whole module)
+    | `test_some_module.py` | all | skip | reason |                          (a whole module)
     | `test_greenlet.py::TestBrokenGreenlets::test_x` | 3.10 3.11 | skip | reason |  (one test)
     | `test_greenlet.py::TestGreenlet::test_y` | 3.10 | no leak check | reason |
 
@@ -103,6 +103,9 @@ def pytest_collection_modifyitems(session, config, items):
         if wrapped is None:
             raise pytest.UsageError("SKIPPED.md: %s has no leak check to turn off" % test_id)
         setattr(cls, name, wrapped)
+        # pytest bound the (wrapped) method when it collected the item; drop that so that it is
+        # looked up again, unwrapped, when the test runs.
+        item.obj = None
         config._uthread_unchecked.append(test_id)
 
 

@@ -48,9 +48,9 @@ def test_bool_is_active_not_truthiness_of_anything_else():
 
 def test_repr_states():
     main = getcurrent()
-    assert re.fullmatch(r"<uthread\.greenlet object at 0x[0-9a-f]+ \(otid=0x[0-9a-f]+\) current active started main>", repr(main))
+    assert re.fullmatch(r"<greenlet\.greenlet object at 0x[0-9a-f]+ \(otid=0x[0-9a-f]+\) current active started main>", repr(main))
     g = greenlet(lambda: getcurrent().parent.switch())
-    assert re.fullmatch(r"<uthread\.greenlet object at 0x[0-9a-f]+ \(otid=0x[0-9a-f]+\) pending>", repr(g))
+    assert re.fullmatch(r"<greenlet\.greenlet object at 0x[0-9a-f]+ \(otid=0x[0-9a-f]+\) pending>", repr(g))
     g.switch()
     assert repr(g).endswith(" suspended active started>")
     g.switch()

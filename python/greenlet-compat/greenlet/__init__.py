@@ -18,6 +18,7 @@ __version__ = "3.5.6.post100"
 
 __all__ = [
     "__version__",
+    "_C_API",
     "GreenletExit",
     "error",
     "getcurrent",
@@ -29,6 +30,10 @@ __all__ = [
 from ._greenlet import GreenletExit, error
 from ._greenlet import getcurrent, greenlet
 from ._greenlet import gettrace, settrace
+
+# The C API: the capsule `greenlet._C_API` that `PyGreenlet_Import()` of greenlet.h (installed
+# with this package: greenlet/greenlet.h) fetches. See uthread's docs/greenlet-compat.md.
+from ._greenlet import _C_API  # noqa: F401
 
 # Undocumented constants that greenlet exports too.
 from ._greenlet import GREENLET_USE_CONTEXT_VARS  # noqa: F401

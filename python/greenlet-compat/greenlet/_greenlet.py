@@ -3,7 +3,7 @@
 Everything greenlet's ``_greenlet`` offers that uthread supports: the API, the cleanup counters
 greenlet's test suite reads (``get_pending_cleanup_count()``, ``get_total_main_greenlets()``), the
 optional-cleanup controls, and greenlet's test helpers ``UnswitchableGreenlet`` and
-``set_thread_local``. Not provided: the C API capsule ``_C_API`` (issue 11), and
+``set_thread_local``, and the C API capsule ``_C_API`` (``greenlet.h``). Not provided:
 ``get_tstate_trash_delete_nesting`` (see uthread's docs/python.md).
 """
 
