@@ -92,6 +92,9 @@ pub struct Greenlet {
     /// Test support (`UnswitchableGreenlet.force_switch_error`): switches into it fail as if the
     /// engine had refused them.
     force_switch_error: bool,
+    /// Copying mode for its engine coroutine (`greenlet(..., copying=True)`); `None`: the
+    /// engine's per-thread default (own stacks).
+    copying: Option<bool>,
 }
 
 impl Greenlet {
@@ -150,6 +153,7 @@ impl Greenlet {
                 pystate,
                 saved_sp: 0,
                 force_switch_error: false,
+                copying: None,
             });
             g
         }
@@ -325,20 +329,36 @@ unsafe extern "C" fn green_init(o: *mut ffi::PyObject, args: *mut ffi::PyObject,
     no_unwind(|| unsafe {
         let mut run: *mut ffi::PyObject = null_mut();
         let mut parent: *mut ffi::PyObject = null_mut();
+        let mut copying: *mut ffi::PyObject = null_mut();
         #[cfg(Py_3_13)]
-        let mut kwlist: [*const c_char; 3] = [c"run".as_ptr(), c"parent".as_ptr(), core::ptr::null()];
+        let mut kwlist: [*const c_char; 4] =
+            [c"run".as_ptr(), c"parent".as_ptr(), c"copying".as_ptr(), core::ptr::null()];
         #[cfg(not(Py_3_13))]
-        let mut kwlist: [*mut c_char; 3] = [c"run".as_ptr().cast_mut(), c"parent".as_ptr().cast_mut(), null_mut()];
+        let mut kwlist: [*mut c_char; 4] =
+            [c"run".as_ptr().cast_mut(), c"parent".as_ptr().cast_mut(), c"copying".as_ptr().cast_mut(), null_mut()];
+        // `copying` is keyword-only: greenlet's positional signature (run, parent) is unchanged.
         if ffi::PyArg_ParseTupleAndKeywords(
             args,
             kwargs,
-            c"|OO:green".as_ptr(),
+            c"|OO$O:green".as_ptr(),
             kwlist.as_mut_ptr(),
             &mut run as *mut *mut ffi::PyObject,
             &mut parent as *mut *mut ffi::PyObject,
+            &mut copying as *mut *mut ffi::PyObject,
         ) == 0
         {
             return -1;
+        }
+        if !copying.is_null() && copying != ffi::Py_None() {
+            let g = Greenlet::of(o);
+            if (*g).started {
+                raise(ffi::PyExc_ValueError, "copying cannot be changed after the greenlet started");
+                return -1;
+            }
+            match ffi::PyObject_IsTrue(copying) {
+                -1 => return -1,
+                on => (*g).copying = Some(on == 1),
+            }
         }
         if !run.is_null() && green_setrun(o, run, null_mut()) != 0 {
             return -1;
@@ -632,10 +652,11 @@ unsafe fn prepare_start(ts: *mut ThreadState, t: *mut ffi::PyObject) -> Result<S
             return Ok(Start::Retry);
         }
         let target = t as usize;
-        let spawned = Builder::new()
-            .stack_size(STACK_SIZE.load(Ordering::Relaxed))
-            .unwind_on_drop(false)
-            .spawn(move |_| uthread_main(target as *mut ffi::PyObject));
+        let mut builder = Builder::new().stack_size(STACK_SIZE.load(Ordering::Relaxed)).unwind_on_drop(false);
+        if let Some(copying) = (*g).copying {
+            builder = builder.copying(copying);
+        }
+        let spawned = builder.spawn(move |_| uthread_main(target as *mut ffi::PyObject));
         let coro = match spawned {
             Ok(c) => c,
             Err(e) => {
@@ -643,6 +664,7 @@ unsafe fn prepare_start(ts: *mut ThreadState, t: *mut ffi::PyObject) -> Result<S
                 return Err(());
             }
         };
+        (*g).pystate.set_copying(coro.is_copying());
         if let Err(e) = coro.set_parent(&(*ts).root) {
             raise(ffi::PyExc_SystemError, &format!("uthread: set_parent failed: {e}"));
             return Err(());
@@ -894,9 +916,18 @@ unsafe fn run_uthread(me: *mut ffi::PyObject) {
                     raise(ffi::PyExc_AttributeError, "run");
                     null_mut()
                 } else if ffi::PyTuple_Check(args.as_ptr()) != 0 {
-                    ffi::PyObject_Call(run, args.as_ptr(), kwargs.as_ref().map_or(null_mut(), Owned::as_ptr))
+                    // Calls of `run` go through unwind_barrier: an uncaught C++ exception must
+                    // end in std::terminate, not in the engine's catch_unwind.
+                    crate::unwind_barrier::call(run, args.as_ptr(), kwargs.as_ref().map_or(null_mut(), Owned::as_ptr))
+                } else if is_greenlet_exit_instance(args.as_ptr()) {
+                    // A child's GreenletExit handed up as its result (the instance itself, not a
+                    // 1-tuple; `switch` never sends one untupled). greenlet 3.5.6 passes it as
+                    // the argument tuple, which CPython reads as empty: `run` starts with no
+                    // arguments. Found by tests/fuzz (regression
+                    // `greenlet_exit_result_starts_new_parent`).
+                    crate::unwind_barrier::call_no_args(run)
                 } else {
-                    ffi::PyObject_CallOneArg(run, args.as_ptr())
+                    crate::unwind_barrier::call_one_arg(run, args.as_ptr())
                 };
                 let r = Owned::from_new(r).ok_or_else(|| Fetched::take());
                 drop(args);
@@ -977,6 +1008,18 @@ pub fn switch_cfunction() -> usize {
     green_switch as *const () as usize
 }
 
+/// Whether `o` is a `GreenletExit` instance (a flag test for everything else).
+///
+/// # Safety
+/// GIL held; `o` is a live object.
+#[inline]
+unsafe fn is_greenlet_exit_instance(o: *mut ffi::PyObject) -> bool {
+    unsafe {
+        ffi::PyExceptionInstance_Check(o) != 0
+            && ffi::PyType_IsSubtype(ffi::Py_TYPE(o), globals().greenlet_exit.cast()) != 0
+    }
+}
+
 /// `switch`, called through vectorcall (`METH_FASTCALL | METH_KEYWORDS`): no argument tuple is
 /// built for the common single argument, which travels as itself.
 unsafe extern "C" fn green_switch(
@@ -988,7 +1031,7 @@ unsafe extern "C" fn green_switch(
     no_unwind(|| unsafe {
         let nargs = ffi::PyVectorcall_NARGS(nargsf as usize);
         let nkw = if kwnames.is_null() { 0 } else { ffi::PyTuple_GET_SIZE(kwnames) };
-        let payload = if nkw == 0 && nargs == 1 && ffi::PyTuple_Check(*args) == 0 {
+        let payload = if nkw == 0 && nargs == 1 && ffi::PyTuple_Check(*args) == 0 && !is_greenlet_exit_instance(*args) {
             // A lone non-tuple argument stands for itself (`single_result` returns it as is).
             Payload::Args { args: Owned::from_borrowed(*args), kwargs: None }
         } else {
@@ -1017,11 +1060,10 @@ unsafe extern "C" fn green_switch(
 }
 
 /// `greenlet.switch(*args, **kwargs)` with an argument tuple and a keyword dict: the C API's
-/// `PyGreenlet_Switch` (issue 11; the `switch` method itself is [`green_switch`]).
+/// `PyGreenlet_Switch` (capi.rs; the `switch` method itself is [`green_switch`]).
 ///
 /// # Safety
-/// GIL held; `o` a live greenlet; `args` a tuple; `kwargs` null or a dict.
-#[allow(dead_code)]
+/// GIL held; `o` a live greenlet; `args` null or a tuple; `kwargs` null or a dict.
 pub unsafe fn switch_impl(
     o: *mut ffi::PyObject,
     args: *mut ffi::PyObject,
@@ -1512,7 +1554,9 @@ pub unsafe fn init(greenlet_exit: *mut ffi::PyObject, error: *mut ffi::PyObject)
 
         let ty = leak(core::mem::zeroed::<ffi::PyTypeObject>());
         set_refcnt(ty.cast(), 1);
-        (*ty).tp_name = c"uthread.greenlet".as_ptr();
+        // greenlet's own name: the drop-in must look like greenlet to code that prints or parses
+        // it (gevent's greenlet trees, "O!" argument errors); see docs/greenlet-compat.md.
+        (*ty).tp_name = c"greenlet.greenlet".as_ptr();
         (*ty).tp_basicsize = core::mem::size_of::<PyGreenlet>() as ffi::Py_ssize_t;
         (*ty).tp_dealloc = Some(green_dealloc);
         (*ty).tp_repr = Some(green_repr);

@@ -1,6 +1,9 @@
 //! `uthread._uthread`: greenlet-compatible micro-threads for CPython on the coro engine.
 //!
 //! - [`greenlet`]: the `greenlet` type (raw ffi: greenlet 3's instance layout) and switching.
+//! - [`capi`]: greenlet 3's C API, the `_C_API` capsule.
+//! - [`unwind_barrier`]: calls into Python from a uthread's bottom, so that an uncaught C++
+//!   exception ends in `std::terminate` (as in greenlet), not in the engine's `catch_unwind`.
 //! - [`thread`]: per-OS-thread state, and the cleanup of greenlets whose thread exited.
 //! - [`pystate`]: the interface of `pystate.c`, the C shim that saves and restores the
 //!   per-uthread part of CPython's thread state (every CPython version difference lives there).
@@ -8,10 +11,13 @@
 //! The module functions and exceptions use pyo3 normally.
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod capi;
 mod greenlet;
 mod object;
+mod preempt;
 mod pystate;
 mod thread;
+mod unwind_barrier;
 
 use pyo3::create_exception;
 use pyo3::exceptions::{PyBaseException, PyException, PyValueError};
@@ -196,6 +202,9 @@ fn _uthread(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // SAFETY: as above.
     m.add("UnswitchableGreenlet", unsafe { Bound::from_borrowed_ptr(py, unswitchable.cast()) })?;
     m.add("GreenletExit", &exit)?;
+    // greenlet's C API (greenlet.h): the capsule `greenlet._C_API` (see capi.rs).
+    // SAFETY: attached, after `greenlet::init`.
+    m.add("_C_API", unsafe { Bound::from_owned_ptr_or_err(py, capi::capsule())? })?;
     m.add("error", &err)?;
     // Leaked: the interpreter keeps pointing to it for the life of the process.
     let def = Box::leak(Box::new(pyo3::ffi::PyMethodDef {
@@ -210,6 +219,7 @@ fn _uthread(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let getcurrent =
         unsafe { Bound::from_owned_ptr_or_err(py, pyo3::ffi::PyCFunction_NewEx(def, m.as_ptr(), m.name()?.as_ptr()))? };
     m.add("getcurrent", getcurrent)?;
+    preempt::register(m)?; // uthread.stackless's preemption hook (preempt.rs)
     m.add_function(wrap_pyfunction!(settrace, m)?)?;
     m.add_function(wrap_pyfunction!(gettrace, m)?)?;
     m.add_function(wrap_pyfunction!(get_pending_cleanup_count, m)?)?;

@@ -121,6 +121,9 @@ struct uthread_pystate {
     CFrame base_cframe;  /* the bottom CFrame of a uthread started by begin */
 #elif !UT_PY313 /* ---- 3.11, 3.12 ---- */
     _PyCFrame *cframe; /* on the uthread's C stack, or &base_cframe; holds current_frame */
+    /* cframe->current_frame as of the save: read then, because a uthread in copying mode has
+     * its C stack (and the cframe on it) moved to the heap while it is suspended. */
+    struct _PyInterpreterFrame *suspended_frame;
     int py_recursion_depth;
 #  if UT_PY312
     int c_recursion_remaining;
@@ -138,6 +141,22 @@ struct uthread_pystate {
     PyObject **datastack_top;
     PyObject **datastack_limit;
 #endif
+    /* Copying mode (uthread_pystate_set_copying), 3.12+: while suspended, the links of its frame
+     * chain that lead into a C-stack entry frame are bent around it (the C stack is on the heap
+     * then); `hidden` remembers each bent link (frame, original previous) to put it back. */
+    int copying;
+    int hidden_count;
+    int hidden_cap;
+    /* The first bent link inline (most uthreads have just one entry frame: their first eval's),
+     * the others in `hidden_more` (hidden_cap entries, from PyMem_RawRealloc). */
+    void *hidden_frame; /* struct _PyInterpreterFrame * (3.12+) */
+    void *hidden_previous;
+    struct ut_hidden_link *hidden_more;
+};
+
+struct ut_hidden_link {
+    void *frame; /* struct _PyInterpreterFrame * (3.12+) */
+    void *previous;
 };
 
 #define UT_ROUND_UP(n, a) (((n) + (a) - 1) / (a) * (a))
@@ -408,6 +427,7 @@ static void
 ut_save_stack(uthread_pystate *s, PyThreadState *ts)
 {
     s->cframe = ts->cframe;
+    s->suspended_frame = ts->cframe->current_frame;
     s->py_recursion_depth = UT_PY_LIMIT(ts) - UT_PY_REMAINING(ts);
 #  if UT_PY312
     s->c_recursion_remaining = ts->c_recursion_remaining;
@@ -433,6 +453,7 @@ ut_restore_stack(uthread_pystate *s, PyThreadState *ts)
     ts->datastack_top = s->datastack_top;
     ts->datastack_limit = s->datastack_limit;
     s->cframe = NULL;
+    s->suspended_frame = NULL;
     s->datastack_chunk = NULL;
     s->datastack_top = NULL;
     s->datastack_limit = NULL;
@@ -487,7 +508,7 @@ ut_end_stack(uthread_pystate *s, PyThreadState *ts)
 static struct _PyInterpreterFrame *
 ut_suspended_iframe(uthread_pystate *s)
 {
-    return s->cframe != NULL ? s->cframe->current_frame : NULL;
+    return s->suspended_frame;
 }
 
 #else /* ---------------------------------------- 3.13 ---------------------------------------- */
@@ -555,6 +576,72 @@ ut_suspended_iframe(uthread_pystate *s)
 }
 
 #endif
+
+#if UT_PY312
+/* 3.12+: every eval called from C starts with an entry frame on the C stack (owner
+ * FRAME_OWNED_BY_CSTACK) that the next Python frame's `previous` points to. A copying uthread's
+ * C stack lives on the heap while it is suspended, so anything walking its frames then (gr_frame,
+ * f_back, tracebacks) would read another coroutine's stack at those addresses. At the save, each
+ * link into an entry frame is bent to the first frame past the entry frames; the restore puts
+ * the links back before any of the uthread's Python code runs. Entry frames themselves carry no
+ * Python-visible state (frame walkers skip them as incomplete). Runs only for copying uthreads. */
+static void
+ut_hide_cstack_frames(uthread_pystate *s, struct _PyInterpreterFrame *top)
+{
+    s->hidden_count = 0;
+    for (struct _PyInterpreterFrame *f = top; f != NULL; f = f->previous) {
+        struct _PyInterpreterFrame *p = f->previous;
+        if (p == NULL || p->owner != FRAME_OWNED_BY_CSTACK) {
+            continue;
+        }
+        if (s->hidden_count == 0) {
+            s->hidden_frame = f;
+            s->hidden_previous = p;
+        }
+        else {
+            if (s->hidden_count - 1 == s->hidden_cap) {
+                int cap = s->hidden_cap > 0 ? 2 * s->hidden_cap : 4;
+                struct ut_hidden_link *mem = PyMem_RawRealloc(s->hidden_more, (size_t)cap * sizeof *mem);
+                if (mem == NULL) {
+                    /* Out of memory: leave this link (and the older frames behind it) as it is;
+                     * walking that far into a suspended copying uthread is then unsafe. */
+                    break;
+                }
+                s->hidden_more = mem;
+                s->hidden_cap = cap;
+            }
+            s->hidden_more[s->hidden_count - 1].frame = f;
+            s->hidden_more[s->hidden_count - 1].previous = p;
+        }
+        s->hidden_count++;
+        while (p != NULL && p->owner == FRAME_OWNED_BY_CSTACK) {
+            p = p->previous;
+        }
+        f->previous = p;
+    }
+}
+
+static void
+ut_expose_cstack_frames(uthread_pystate *s)
+{
+    for (int i = s->hidden_count - 1; i >= 1; i--) {
+        ((struct _PyInterpreterFrame *)s->hidden_more[i - 1].frame)->previous = s->hidden_more[i - 1].previous;
+    }
+    if (s->hidden_count > 0) {
+        ((struct _PyInterpreterFrame *)s->hidden_frame)->previous = s->hidden_previous;
+    }
+    s->hidden_count = 0;
+}
+#endif
+
+static void
+ut_free_hidden(uthread_pystate *s)
+{
+    PyMem_RawFree(s->hidden_more);
+    s->hidden_more = NULL;
+    s->hidden_count = 0;
+    s->hidden_cap = 0;
+}
 
 #if UT_PY311
 /* 3.11+: interpreter frames are not objects; the frame object of the suspended uthread's top
@@ -676,6 +763,11 @@ uthread_pystate_save(uthread_pystate *s, PyThreadState *ts)
     ts->context = NULL;
     s->exc_info = ts->exc_info;
     ut_save_stack(s, ts);
+#if UT_PY312
+    if (s->copying) {
+        ut_hide_cstack_frames(s, ut_suspended_iframe(s));
+    }
+#endif
     s->status = UTHREAD_PYSTATE_SUSPENDED;
 }
 
@@ -691,6 +783,9 @@ uthread_pystate_restore(uthread_pystate *s, PyThreadState *ts)
     ts->context_ver++;
     ts->exc_info = s->exc_info;
     s->exc_info = NULL;
+#if UT_PY312
+    ut_expose_cstack_frames(s);
+#endif
     ut_restore_stack(s, ts);
     s->status = UTHREAD_PYSTATE_RUNNING;
 }
@@ -746,6 +841,7 @@ uthread_pystate_end(uthread_pystate *s, PyThreadState *ts)
     /* Now the structure: no Python code runs from here until the next restore. */
     ut_end_stack(s, ts);
     ts->exc_info = &ts->exc_state;
+    ut_free_hidden(s);
     s->status = UTHREAD_PYSTATE_FINISHED;
 }
 
@@ -795,7 +891,8 @@ uthread_pystate_traverse(uthread_pystate *s, visitproc visit, void *arg)
 #if UT_PY311
 /* Whether no object can point into the frames of the suspended uthread `s`: no frame of its
  * chain has a frame object or belongs to a generator (a generator's frame lives in the generator
- * and links back into this chain). Reads its C stack (3.12+ link entry frames through it). */
+ * and links back into this chain). On 3.12+ this reads the entry frames on its C stack (a copying
+ * uthread's chain is bent around them while it is suspended). */
 static int
 ut_frames_unreferenced(uthread_pystate *s)
 {
@@ -854,6 +951,15 @@ uthread_pystate_clear(uthread_pystate *s)
 {
     Py_CLEAR(s->context);
     ut_exc_state_clear(&s->exc_state);
+    if (s->status != UTHREAD_PYSTATE_SUSPENDED) {
+        ut_free_hidden(s); /* a suspended one still needs its bent links, to put them back */
+    }
+}
+
+void
+uthread_pystate_set_copying(uthread_pystate *s, int copying)
+{
+    s->copying = copying != 0;
 }
 
 PyObject *

@@ -150,8 +150,10 @@ void uthread_pystate_clear(uthread_pystate *s);
  * stack chunks, if no frame of its chain has a frame object or belongs to a generator; on 3.10
  * its top frame (the reference its C stack held), unless a generator owns it. What the frames
  * refer to is leaked either way. Returns 1 if released (the state is then FINISHED), 0 if left
- * as it was (leaked). The uthread's C stack must be in place (not copied out): the frame chain
- * runs through it. Call before uthread_pystate_clear, with the GIL, on any thread. */
+ * as it was (leaked). On 3.12+ the frame chain of a uthread runs through entry frames on its C
+ * stack, so that stack must still be mapped (a copying uthread's chain is bent around them while
+ * it is suspended, see uthread_pystate_set_copying). Call before uthread_pystate_clear, with the
+ * GIL, on any thread. */
 int uthread_pystate_release_abandoned(uthread_pystate *s);
 
 /* ---- additions ---- */
@@ -183,6 +185,12 @@ int uthread_pystate_ts_trash_delete_nesting(PyThreadState *ts);
  * No effect on 3.10/3.11, where C recursion counts against sys.getrecursionlimit() and a uthread
  * needs about 1 MiB of stack at the default limit of 1000 (see tests/pystate/measure_stack.py). */
 void uthread_pystate_set_stack_size(uthread_pystate *s, size_t stack_bytes);
+
+/* Optional, before begin: marks a uthread whose C stack is saved to the heap while it is
+ * suspended (the engine's copying mode). Its state then never points into that stack while it is
+ * suspended: on 3.12+ its frame chain's links into C-stack entry frames are bent around them from
+ * save to restore (3.11 and 3.12 read the top frame at save time for every uthread anyway). */
+void uthread_pystate_set_copying(uthread_pystate *s, int copying);
 
 /* The C recursion budget begin gives this uthread (3.12+), or 0 on 3.10/3.11. */
 int uthread_pystate_c_recursion_budget(const uthread_pystate *s);

@@ -25,18 +25,21 @@ extern "C" {
     fn uthread_pystate_set_context(s: *mut RawPyState, ctx: *mut PyObject);
     fn uthread_pystate_traverse(s: *mut RawPyState, visit: visitproc, arg: *mut core::ffi::c_void) -> c_int;
     fn uthread_pystate_clear(s: *mut RawPyState);
+    fn uthread_pystate_set_copying(s: *mut RawPyState, copying: c_int);
     fn uthread_pystate_release_abandoned(s: *mut RawPyState) -> c_int;
     fn uthread_pystate_ts_get_context(ts: *mut PyThreadState) -> *mut PyObject;
     fn uthread_pystate_ts_set_context(ts: *mut PyThreadState, ctx: *mut PyObject);
     fn uthread_pystate_check_runtime() -> c_int;
     fn uthread_pystate_drain_pool();
+    #[cfg(not(Py_3_13))]
     fn uthread_pystate_ts_trash_delete_nesting(ts: *mut PyThreadState) -> c_int;
 }
 
-/// The trash-can nesting counter of `ts` (3.10-3.12), or -1 on 3.13 (no such counter).
+/// The trash-can nesting counter of `ts` (3.10-3.12; 3.13 has no such counter).
 ///
 /// # Safety
 /// GIL held; `ts` is the calling thread's state.
+#[cfg(not(Py_3_13))]
 pub unsafe fn trash_delete_nesting(ts: *mut PyThreadState) -> c_int {
     unsafe { uthread_pystate_ts_trash_delete_nesting(ts) }
 }
@@ -95,6 +98,11 @@ impl PyState {
     pub unsafe fn init(self) {
         unsafe { uthread_pystate_init(self.0) }
     }
+    /// Before `begin`: the uthread runs in the engine's copying mode (its C stack is moved to
+    /// the heap while it is suspended).
+    pub unsafe fn set_copying(self, copying: bool) {
+        unsafe { uthread_pystate_set_copying(self.0, c_int::from(copying)) }
+    }
     /// On switching out of the uthread.
     pub unsafe fn save(self, ts: *mut PyThreadState) {
         unsafe { uthread_pystate_save(self.0, ts) }
@@ -129,7 +137,7 @@ impl PyState {
     }
     /// Drops every reference the state holds, without running the uthread. A suspended
     /// uthread's frames are freed if nothing can point into them (else leaked): its coroutine's
-    /// stack must still be in place (not copied out), and it must never run again.
+    /// stack must still be mapped, and it must never run again.
     pub unsafe fn clear(self) {
         unsafe {
             // Not while the interpreter shuts down: on 3.10 releasing a frame runs finalizers.

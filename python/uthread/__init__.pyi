@@ -17,6 +17,9 @@ __all__ = [
     "stack_size",
     "get_pending_cleanup_count",
     "get_total_main_greenlets",
+    "UThread",
+    "current",
+    "new",
 ]
 
 __version__: Final[str]
@@ -44,9 +47,13 @@ class greenlet:
     settrace: Callable[[_TraceFunc | None], _TraceFunc | None]
     gettrace: Callable[[], _TraceFunc | None]
 
-    def __init__(self, run: Callable[..., Any] | None = None, parent: greenlet | None = None) -> None:
+    def __init__(
+        self, run: Callable[..., Any] | None = None, parent: greenlet | None = None, *, copying: bool | None = None
+    ) -> None:
         """Creates a greenlet (it does not run until switched to); ``parent`` defaults to the
-        current greenlet."""
+        current greenlet. ``copying=True`` runs it in copying mode: on a stack shared with the
+        thread's other copying greenlets, keeping only the used part (on the heap) while it is
+        switched out (denser; see docs/stacks.md)."""
     def switch(self, *args: Any, **kwargs: Any) -> Any:
         """Suspends the current greenlet and runs this one; returns what the next switch back
         brings (``()``, the single argument, the tuple, the kwargs dict, or ``(args, kwargs)``)."""
@@ -122,3 +129,6 @@ def enable_optional_cleanup(flag: bool) -> None:
 def get_clocks_used_doing_optional_cleanup() -> int | None:
     """Processor time spent in the optional cleanup (1/CLOCKS_PER_SEC s units); None while it
     is disabled."""
+
+# Guido van Rossum's uthread API (uthread/_guido.py)
+from uthread._guido import UThread as UThread, current as current, new as new

@@ -4,9 +4,11 @@
  * libcoro coroutine; the state of the interpreter is saved/restored with uthread_pystate_* around
  * every coro_switch, and begin/end are called inside the coroutine entry.
  *
- *   spawn(callable, stack_size=8 MiB, fit_c_recursion=False) -> Handle
+ *   spawn(callable, stack_size=8 MiB, fit_c_recursion=False, copying=False) -> Handle
  *                                                 a NEW uthread; its parent is the current one;
  *                                                 fit_c_recursion: uthread_pystate_set_stack_size
+ *                                                 copying: CORO_FLAG_COPYING and
+ *                                                 uthread_pystate_set_copying
  *   switch(handle, value=None) -> value           run/resume it; returns what is switched back
  *   throw(handle, exc) -> value                   switch with `exc` raised in the target
  *   current() / main() -> Handle
@@ -370,12 +372,13 @@ static PyObject *
 probe_spawn(PyObject *mod, PyObject *args, PyObject *kwargs)
 {
     (void)mod;
-    static char *kwlist[] = {"callable", "stack_size", "fit_c_recursion", NULL};
+    static char *kwlist[] = {"callable", "stack_size", "fit_c_recursion", "copying", NULL};
     PyObject *callable;
     Py_ssize_t stack_size = 8 * 1024 * 1024;
     int fit = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|np:spawn", kwlist, &callable, &stack_size,
-                                     &fit)) {
+    int copying = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|npp:spawn", kwlist, &callable, &stack_size,
+                                     &fit, &copying)) {
         return NULL;
     }
     if (get_main() == NULL) {
@@ -398,9 +401,11 @@ probe_spawn(PyObject *mod, PyObject *args, PyObject *kwargs)
     if (fit) {
         uthread_pystate_set_stack_size(h->state, (size_t)stack_size);
     }
+    uthread_pystate_set_copying(h->state, copying);
     coro_options_t opts;
     coro_options_init(&opts);
     opts.stack_size = (size_t)stack_size;
+    opts.flags = copying ? CORO_FLAG_COPYING : CORO_FLAG_OWN_STACK;
     opts.userdata = h; /* borrowed: the handle outlives its coroutine (destroyed in dealloc) */
     coro_status_t st = coro_new(entry, &opts, &h->coro);
     if (st != CORO_OK) {

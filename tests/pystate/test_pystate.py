@@ -959,6 +959,37 @@ class TestFrames(Base):
         self.assertIsNone(h.frame)         # dead
         del f
 
+    def test_frames_of_a_suspended_copying_uthread(self):
+        # Copying mode: the uthread's C stack is on the heap while another copying uthread runs
+        # at the same addresses. Its frame chain must not lead there (on 3.12+ the entry frames
+        # of evals entered from C live on the C stack), and must be whole again when it resumes.
+        main = self.main
+
+        def deep(n):
+            if n == 0:
+                return P.switch(main, None)
+            return list(map(deep, [n - 1]))[0]  # each level enters the eval loop from C
+
+        def flat(n):
+            pad = [0] * 100
+            return P.switch(main, None) if n == 0 else flat(n - 1) or pad[0]
+
+        for k in range(3):
+            g = P.spawn(lambda _: deep(5), stack_size=256 * 1024, copying=True)
+            P.switch(g)
+            other = P.spawn(lambda _: sorted([3, 2, 1], key=lambda v: flat(20 + k) if v == 2 else v),
+                            stack_size=256 * 1024, copying=True)
+            P.switch(other)  # its different C frames now occupy the shared stack
+            names = []
+            f = g.frame
+            while f is not None:
+                names.append(f.f_code.co_name)
+                f = f.f_back
+            self.assertEqual(names, ["deep"] * 6 + ["<lambda>"])
+            del f
+            self.assertEqual(P.switch(g, "back"), "back")  # unwinds through the restored links
+            self.assertEqual(P.switch(other, 0), [2, 1, 3])  # keys 3, 0, 1
+
     def test_frame_locals_of_suspended_uthread(self):
         def body(_):
             secret = {"k": 42}
