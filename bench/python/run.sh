@@ -9,14 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 GREENLET_VERSION=3.5.6
-PYTHON=${PYTHON:-python3}
-py=$("$PYTHON" -c 'import sys; print(sys.executable)')
-minor=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-wheels=$ROOT/target/bench-wheels-$minor
-venv=$ROOT/target/bench-venv-$minor
-rm -rf "$wheels"
-PYTHON=$py ci/python-wheel.sh "$wheels" >/dev/null 2>&1 || PYTHON=$py ci/python-wheel.sh "$wheels"
-[ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
-"$venv/bin/python" -m pip install -q --disable-pip-version-check "greenlet==$GREENLET_VERSION"
-"$venv/bin/python" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "$wheels"/uthread-*.whl
-exec "$venv/bin/python" bench/python/bench.py "$@"
+. ci/lib/pythons.sh
+wheel_venv bench "${PYTHON:-python3}"
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check "greenlet==$GREENLET_VERSION"
+exec "$VENV/bin/python" bench/python/bench.py "$@"

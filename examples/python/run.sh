@@ -6,15 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
-PYTHON=${PYTHON:-python3}
-py=$("$PYTHON" -c 'import sys; print(sys.executable)')
-minor=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-wheels=$ROOT/target/demo-wheels-$minor
-venv=$ROOT/target/demo-venv-$minor
-rm -rf "$wheels"
-PYTHON=$py ci/python-wheel.sh "$wheels" >/dev/null 2>&1 || PYTHON=$py ci/python-wheel.sh "$wheels"
-[ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
-"$venv/bin/python" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "$wheels"/uthread-*.whl
+. ci/lib/pythons.sh
+wheel_venv demo "${PYTHON:-python3}"
+venv=$VENV
 "$venv/bin/python" examples/python/uthread_demo.py "$@"
 echo
 # Guido's uthread API: a blackjack server whose every visitor's game is one uthread, playing itself.

@@ -23,7 +23,6 @@ GREENLET_SDIST_SHA256=8e67c43bdfc88d5fee6db0d3e40175b362fc95fb85f0412d233b9b203c
 # greenlet's `test` extra (objgraph, psutil; setuptools only serves test_version, skipped) + pytest.
 TEST_DEPS=(objgraph==3.7.0 psutil==7.2.2 pytest==8.4.2)
 SUPPORTED=(3.10 3.11 3.12 3.13)
-PYENV_ROOT=${PYENV_ROOT:-$HOME/.pyenv}
 WORK=${COMPAT_WORK:-$ROOT/target/compat}   # COMPAT_WORK: another scratch directory (parallel runs)
 
 versions=()
@@ -37,15 +36,7 @@ done
 [ ${#versions[@]} -gt 0 ] || versions=("${SUPPORTED[@]}")
 if [ ${#pytest_args[@]} -gt 0 ]; then export UTHREAD_COMPAT_PARTIAL=1; fi
 
-find_python() { # the newest installed patch release of a minor version
-  local minor=$1 best=""
-  for d in "$PYENV_ROOT"/versions/"$minor".*; do
-    [ -x "$d/bin/python$minor" ] || continue
-    [[ "$(basename "$d")" =~ ^$minor\.[0-9]+$ ]] || continue
-    best=$d
-  done
-  [ -n "$best" ] && echo "$best/bin/python$minor"
-}
+. ci/lib/pythons.sh # find_python
 
 # --- greenlet's sdist, once (cached in target/compat, checked against the pinned hash) ----------
 mkdir -p "$WORK"
