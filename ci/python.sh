@@ -28,13 +28,8 @@ versions=("$@")
 declare -A RESULT
 failed=0
 for v in "${versions[@]}"; do
-  py=$(find_python "$v" || true)
-  if [ -z "$py" ]; then
-    RESULT[$v]="missing"
-    if [ "${CI:-}" = "true" ]; then failed=1; fi
-    echo "ci/python.sh: CPython $v not found under $PYENV_ROOT/versions" >&2
-    continue
-  fi
+  pick_python "$v" || continue
+  py=$PY
   echo "=== CPython $v ($py) ==="
   venv=$ROOT/target/venv-$v
   if [ ! -x "$venv/bin/python" ]; then
@@ -58,18 +53,9 @@ for v in "${versions[@]}"; do
   (cd "$ROOT" && "$venv/bin/python" -m pytest tests/python -q -p no:cacheprovider ${PYTEST_ARGS:-}) 2>&1 | tee "$log"
   status=${PIPESTATUS[0]}
   set -e
-  summary=$(grep -E '^[0-9]+ (passed|failed)|^=+ .*(passed|failed|error).* =+$|[0-9]+ passed' "$log" | tail -1 | sed 's/=//g; s/^ *//; s/ *$//')
-  if [ "$status" -eq 0 ]; then
-    RESULT[$v]="ok: ${summary:-passed}"
-  else
-    RESULT[$v]="FAILED (pytest exit $status): ${summary:-see $log}"
-    failed=1
-  fi
+  record_pytest "$v" "$status" "$log"
 done
 
 echo
-echo "=== uthread Python tests: summary ==="
-for v in "${versions[@]}"; do
-  printf '  CPython %-5s %s\n' "$v" "${RESULT[$v]}"
-done
+print_results "uthread Python tests: summary"
 exit $failed

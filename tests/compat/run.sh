@@ -36,26 +36,15 @@ done
 [ ${#versions[@]} -gt 0 ] || versions=("${SUPPORTED[@]}")
 if [ ${#pytest_args[@]} -gt 0 ]; then export UTHREAD_COMPAT_PARTIAL=1; fi
 
-. ci/lib/pythons.sh # find_python
+. ci/lib/pythons.sh # find_python, pick_python, record_pytest, print_results, fetch_sdist
 
 # --- greenlet's sdist, once (cached in target/compat, checked against the pinned hash) ----------
-mkdir -p "$WORK"
-sdist=$WORK/greenlet-$GREENLET_VERSION.tar.gz
-if [ ! -f "$sdist" ] || ! echo "$GREENLET_SDIST_SHA256  $sdist" | sha256sum -c --quiet - 2>/dev/null; then
-  rm -f "$sdist"
-  dl_py=""
-  for v in "${SUPPORTED[@]}"; do dl_py=$(find_python "$v" || true); [ -n "$dl_py" ] && break; done
-  [ -n "$dl_py" ] || { echo "tests/compat/run.sh: no CPython 3.10-3.13 found" >&2; exit 1; }
-  echo "greenlet==$GREENLET_VERSION --hash=sha256:$GREENLET_SDIST_SHA256" >"$WORK/requirements.txt"
-  "$dl_py" -m pip download -q --disable-pip-version-check --no-deps --no-binary :all: \
-    --require-hashes -r "$WORK/requirements.txt" -d "$WORK"
-fi
-src=$WORK/src
-rm -rf "$src"
-mkdir -p "$src"
-tar xzf "$sdist" -C "$src"
-tests_src=$src/greenlet-$GREENLET_VERSION/src/greenlet/tests
-[ -f "$tests_src/__init__.py" ] || { echo "tests/compat/run.sh: no tests in $sdist" >&2; exit 1; }
+dl_py=""
+for v in "${SUPPORTED[@]}"; do dl_py=$(find_python "$v" || true); [ -n "$dl_py" ] && break; done
+[ -n "$dl_py" ] || { echo "tests/compat/run.sh: no CPython 3.10-3.13 found" >&2; exit 1; }
+fetch_sdist "$dl_py" greenlet "$GREENLET_VERSION" "$GREENLET_SDIST_SHA256" "$WORK"
+tests_src=$SDIST_DIR/src/greenlet/tests
+[ -f "$tests_src/__init__.py" ] || { echo "tests/compat/run.sh: no tests in $SDIST" >&2; exit 1; }
 
 # build_test_extensions VENV GREENLET_SRC_DIR DEST_DIR BUILD_DIR
 build_test_extensions() {
@@ -80,13 +69,8 @@ declare -A RESULT
 failed=0
 start_all=$SECONDS
 for v in "${versions[@]}"; do
-  py=$(find_python "$v" || true)
-  if [ -z "$py" ]; then
-    RESULT[$v]="missing"
-    if [ "${CI:-}" = "true" ]; then failed=1; fi
-    echo "tests/compat/run.sh: CPython $v not found under $PYENV_ROOT/versions" >&2
-    continue
-  fi
+  pick_python "$v" || continue
+  py=$PY
   echo "=== greenlet $GREENLET_VERSION suite on CPython $v ($py) ==="
   start=$SECONDS
   wheels=$WORK/wheels-$v
@@ -108,7 +92,7 @@ for v in "${versions[@]}"; do
   # <venv>/include/site/pythonX.Y/greenlet/ (as greenlet's wheel does). Their sources include
   # "../greenlet.h" and greenlet's own "../greenlet_compiler_compat.hpp" (compiler macros of its
   # test code, no ABI), so they are built in a directory laid out that way.
-  if ! build_test_extensions "$venv" "$src/greenlet-$GREENLET_VERSION/src/greenlet" "$pkg/tests" "$WORK/ext-$v"; then
+  if ! build_test_extensions "$venv" "$SDIST_DIR/src/greenlet" "$pkg/tests" "$WORK/ext-$v"; then
     RESULT[$v]="building greenlet's test extensions against our greenlet.h failed"
     failed=1
     continue
@@ -123,19 +107,10 @@ for v in "${versions[@]}"; do
   status=${PIPESTATUS[0]}
   rm -rf "$run_dir"
   set -e
-  summary=$(grep -E '[0-9]+ (passed|failed|skipped)' "$log" | tail -1 | sed 's/=//g; s/^ *//; s/ *$//')
-  if [ "$status" -eq 0 ]; then
-    RESULT[$v]="ok: ${summary:-passed} ($((SECONDS - start)) s)"
-  else
-    RESULT[$v]="FAILED (pytest exit $status): ${summary:-see $log}"
-    failed=1
-  fi
+  record_pytest "$v" "$status" "$log" "($((SECONDS - start)) s) "
 done
 
 echo
-echo "=== greenlet $GREENLET_VERSION test suite against uthread: summary ($((SECONDS - start_all)) s) ==="
-for v in "${versions[@]}"; do
-  printf '  CPython %-5s %s\n' "$v" "${RESULT[$v]}"
-done
+print_results "greenlet $GREENLET_VERSION test suite against uthread: summary ($((SECONDS - start_all)) s)"
 echo "  (skips: tests/compat/SKIPPED.md)"
 exit $failed

@@ -55,22 +55,12 @@ py=$("$PYTHON" -c 'import sys; print(sys.executable)')
 minor=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 echo "=== gevent $GEVENT_VERSION (published wheel) on uthread's greenlet, CPython $minor ($py) ==="
 start=$SECONDS
-mkdir -p "$WORK"
 
 # --- gevent's sdist, for its tests (cached, checked against the pinned hash) ----------------------
-sdist=$WORK/gevent-$GEVENT_VERSION.tar.gz
-if [ ! -f "$sdist" ] || ! echo "$GEVENT_SDIST_SHA256  $sdist" | sha256sum -c --quiet - 2>/dev/null; then
-  rm -f "$sdist"
-  echo "gevent==$GEVENT_VERSION --hash=sha256:$GEVENT_SDIST_SHA256" >"$WORK/requirements.txt"
-  "$py" -m pip download -q --disable-pip-version-check --no-deps --no-binary :all: \
-    --require-hashes -r "$WORK/requirements.txt" -d "$WORK"
-fi
-src=$WORK/src
-rm -rf "$src"
-mkdir -p "$src"
-tar xzf "$sdist" -C "$src"
-tests_src=$src/gevent-$GEVENT_VERSION/src/gevent/tests
-[ -f "$tests_src/known_failures.py" ] || { echo "tests/gevent/run.sh: no tests in $sdist" >&2; exit 1; }
+. ci/lib/pythons.sh # fetch_sdist
+fetch_sdist "$py" gevent "$GEVENT_VERSION" "$GEVENT_SDIST_SHA256" "$WORK"
+tests_src=$SDIST_DIR/src/gevent/tests
+[ -f "$tests_src/known_failures.py" ] || { echo "tests/gevent/run.sh: no tests in $SDIST" >&2; exit 1; }
 
 # --- the venv: our two wheels + gevent's published wheel ------------------------------------------
 wheels=$WORK/wheels-$minor
