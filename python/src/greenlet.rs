@@ -22,7 +22,7 @@
 //! unstarted one, pass errors on when a parent cannot be switched to) and sets its engine parent
 //! to the greenlet it chose just before its entry returns.
 
-use crate::object::{clear, new_ref_or_none, set_refcnt, Fetched, Owned};
+use crate::object::{clear, new_ref_or_none, replace, set_refcnt, Fetched, Owned};
 use crate::pystate::{self, PyState};
 use crate::thread::{self, SendHandle, SendPtr, ThreadShared, ThreadState, Transfer};
 use core::ffi::{c_char, c_int, c_void};
@@ -512,10 +512,7 @@ unsafe fn kill_on_dealloc(o: *mut ffi::PyObject) -> bool {
                         Some(exc) => throw_instance(o, exc),
                         None => null_mut(),
                     };
-                    let tmp = core::mem::replace(&mut (*Greenlet::of(o)).parent, old_parent);
-                    if !tmp.is_null() {
-                        ffi::Py_DECREF(tmp);
-                    }
+                    replace(&mut (*Greenlet::of(o)).parent, old_parent);
                     if r.is_null() {
                         ffi::PyErr_WriteUnraisable(o);
                     } else {
@@ -905,10 +902,7 @@ unsafe fn run_uthread(me: *mut ffi::PyObject) {
         let payload = trace(ts, &origin, me, payload);
         drop(origin);
         // The callable looked up at the start is what runs, and what the GC sees meanwhile.
-        let old = core::mem::replace(&mut (*g).run, core::mem::replace(&mut (*g).start_run, null_mut()));
-        if !old.is_null() {
-            ffi::Py_DECREF(old);
-        }
+        replace(&mut (*g).run, core::mem::replace(&mut (*g).start_run, null_mut()));
         let result = match payload {
             Payload::Args { args, kwargs } => {
                 let run = (*g).run;
@@ -1266,10 +1260,7 @@ unsafe extern "C" fn green_setdict(o: *mut ffi::PyObject, val: *mut ffi::PyObjec
             return -1;
         }
         ffi::Py_INCREF(val);
-        let old = core::mem::replace(&mut (*o.cast::<PyGreenlet>()).dict, val);
-        if !old.is_null() {
-            ffi::Py_DECREF(old);
-        }
+        replace(&mut (*o.cast::<PyGreenlet>()).dict, val);
         0
     }
 }
@@ -1302,10 +1293,7 @@ unsafe extern "C" fn green_setrun(o: *mut ffi::PyObject, val: *mut ffi::PyObject
             return -1;
         }
         ffi::Py_XINCREF(val);
-        let old = core::mem::replace(&mut (*g).run, val);
-        if !old.is_null() {
-            ffi::Py_DECREF(old);
-        }
+        replace(&mut (*g).run, val);
         0
     }
 }
@@ -1354,10 +1342,7 @@ pub unsafe extern "C" fn green_setparent(o: *mut ffi::PyObject, val: *mut ffi::P
             return -1;
         }
         ffi::Py_INCREF(val);
-        let old = core::mem::replace(&mut (*g).parent, val);
-        if !old.is_null() {
-            ffi::Py_DECREF(old);
-        }
+        replace(&mut (*g).parent, val);
         0
     }
 }

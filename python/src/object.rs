@@ -51,9 +51,19 @@ impl Drop for Owned {
 /// # Safety
 /// `*slot` is null or a strong reference owned by the slot; the GIL is held.
 pub unsafe fn clear(slot: &mut *mut ffi::PyObject) {
-    let p = core::mem::replace(slot, core::ptr::null_mut());
-    if !p.is_null() {
-        unsafe { ffi::Py_DECREF(p) };
+    unsafe { replace(slot, core::ptr::null_mut()) }
+}
+
+/// Stores `new` (null or a strong reference, which the slot takes over) in the slot, then
+/// releases the reference it held before, which may run arbitrary code: the slot is already
+/// consistent by then.
+///
+/// # Safety
+/// `*slot` is null or a strong reference owned by the slot; the GIL is held.
+pub unsafe fn replace(slot: &mut *mut ffi::PyObject, new: *mut ffi::PyObject) {
+    let old = core::mem::replace(slot, new);
+    if !old.is_null() {
+        unsafe { ffi::Py_DECREF(old) };
     }
 }
 

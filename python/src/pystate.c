@@ -185,6 +185,16 @@ ut_check_owner(uthread_pystate *s, PyThreadState *ts)
     }
 }
 
+/* Makes the context held by `s` the running one of `ts` (the reference moves) and bumps
+ * context_ver, which keys the ContextVar.get cache. */
+static void
+ut_install_context(uthread_pystate *s, PyThreadState *ts)
+{
+    ts->context = s->context;
+    s->context = NULL;
+    ts->context_ver++;
+}
+
 /* ---- pending exception, kept across code that may run finalizers ---- */
 
 typedef struct {
@@ -778,9 +788,7 @@ uthread_pystate_restore(uthread_pystate *s, PyThreadState *ts)
         ut_fatal("restore of a uthread that is not suspended", s);
     }
     ut_check_owner(s, ts);
-    ts->context = s->context; /* the reference moves */
-    s->context = NULL;
-    ts->context_ver++;
+    ut_install_context(s, ts);
     ts->exc_info = s->exc_info;
     s->exc_info = NULL;
 #if UT_PY312
@@ -797,9 +805,7 @@ uthread_pystate_begin(uthread_pystate *s, PyThreadState *ts)
         ut_fatal("begin of a uthread that is not new", s);
     }
     ut_check_owner(s, ts);
-    ts->context = s->context; /* the reference moves */
-    s->context = NULL;
-    ts->context_ver++;
+    ut_install_context(s, ts);
     memset(&s->exc_state, 0, sizeof s->exc_state);
     ts->exc_info = &s->exc_state;
     ut_begin_stack(s, ts);
