@@ -5,7 +5,7 @@
 # assembly as assembled by LLVM (the assembler behind Rust's global_asm!) and run again.
 #
 # Build outputs go to target/arch-harness/. Exits non-zero if any harness fails, or (with CI=true)
-# if the aarch64 toolchain is missing and cannot be installed.
+# if the aarch64 toolchain is missing and cannot be installed (ci/deps.sh).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -78,31 +78,12 @@ find_qemu() {
     command -v qemu-aarch64 || command -v qemu-aarch64-static || true
 }
 
-have_cross_tools() {
-    command -v aarch64-linux-gnu-gcc >/dev/null && [ -n "$(find_qemu)" ]
-}
-
-install_cross_tools() {
-    local pkgs=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
-    # Wait for a dpkg lock held by another apt run instead of failing at once.
-    local apt=(apt-get -y -o DPkg::Lock::Timeout=900 install "${pkgs[@]}")
-    echo "--- installing ${pkgs[*]}"
-    DEBIAN_FRONTEND=noninteractive "${apt[@]}" && return 0
-    echo "--- install failed; running apt-get update and retrying"
-    apt-get -o DPkg::Lock::Timeout=900 update && DEBIAN_FRONTEND=noninteractive "${apt[@]}"
-}
-
 if [ "$host" != aarch64 ]; then
-    if ! have_cross_tools; then
-        if [ "$(id -u)" -eq 0 ]; then
-            install_cross_tools || true
-        fi
-    fi
-    if have_cross_tools; then
+    # The cross compiler and qemu-user, as Debian packages (ci/deps.sh installs them when root).
+    if ci/deps.sh aarch64-cc qemu-aarch64; then
         build_and_run aarch64 aarch64-linux-gnu-gcc "$(find_qemu)"
     else
-        msg="aarch64-linux-gnu-gcc and/or qemu-aarch64 are missing"
-        msg+=" (apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)"
+        msg="the aarch64 cross compiler or qemu-user is missing (ci/deps.sh aarch64-cc qemu-aarch64)"
         if [ "${CI:-}" = true ]; then
             echo "ERROR: $msg" >&2
             exit 1
