@@ -1,4 +1,4 @@
-"""uthread next to greenlet 3.5.6, measured in the same run (issue 5, item 7).
+"""uthread next to greenlet 3.5.6, measured in the same run.
 
 Run by bench/python/run.sh (`make bench`), in a venv holding both the `uthread` wheel and the real
 greenlet 3.5.6 from PyPI. Time benchmarks run in this process, interleaved: every round runs every
@@ -20,7 +20,7 @@ import sys
 import time
 
 IMPLS = ("uthread", "greenlet")
-# Targets of issue 5 (ratio = uthread median / greenlet median).
+# The Python extension's speed targets (ratio = uthread median / greenlet median).
 TARGETS = {"ping-pong round trip": 0.5, "create + run to completion": 0.7}
 # Counts tried, in order, when COUNT suspended greenlets cannot all be alive at once.
 FALLBACK_COUNTS = (60_000, 30_000, 10_000)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# greenlet's own test suite against uthread's drop-in `greenlet` (issue 5, item 5).
+# greenlet's own test suite against uthread's drop-in `greenlet`.
 #
 # For every CPython 3.10-3.13 found under ~/.pyenv/versions: builds the uthread wheel and the
 # drop-in greenlet wheel (ci/python-wheel.sh), creates a fresh venv, installs both with greenlet's
@@ -7,7 +7,7 @@
 # (downloaded at test time with `pip download`, hash-checked; never committed) with pytest. The
 # tests are copied into the installed package as `greenlet.tests`, the way greenlet runs them, so
 # that `import greenlet` (and their relative imports) resolve to ours. greenlet's C and C++ test
-# extensions are compiled against the greenlet.h our wheel installed (issue 11). Skips: exactly the
+# extensions are compiled against the greenlet.h our wheel installed. Skips: exactly the
 # rows of tests/compat/SKIPPED.md (see skipped.py).
 #
 # Usage: tests/compat/run.sh [3.X ...] [-- PYTEST_ARGS...]

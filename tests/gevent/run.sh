@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# gevent's published wheel, compiled modules and all, on uthread's drop-in greenlet (issue 11).
+# gevent's published wheel, compiled modules and all, on uthread's drop-in greenlet
+# (binary compatibility: greenlet.h and the _C_API capsule).
 #
 # For the default Python (PYTHON, else python3): builds the uthread wheel and the drop-in greenlet
 # wheel (ci/python-wheel.sh), makes a fresh venv, installs them with gevent's manylinux wheel

@@ -1,4 +1,4 @@
-"""greenlet's C API (issue 11): the `greenlet._C_API` capsule, the instance layout, and the
+"""greenlet's C API (binary compatibility): the `greenlet._C_API` capsule, the instance layout, and the
 greenlet.h the drop-in greenlet wheel installs.
 
 tests/capi_ext/capi_probe.c is compiled here, at test time, against the installed header (the
