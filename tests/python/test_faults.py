@@ -8,6 +8,8 @@ too, so every supported CPython checks that create -> switch -> finish does not 
 from __future__ import annotations
 
 import gc
+import os
+import re
 import signal
 import subprocess
 import sys
@@ -372,4 +374,14 @@ def test_soak_200000_cycles_rss_flat():
     p = subprocess.run([sys.executable, str(ROOT / "tests/soak/soak.py"), "200000"], capture_output=True,
                        text=True, timeout=600)
     assert p.returncode == 0, p.stdout + p.stderr
-    assert "soak: 1 passed, 0 failed" in p.stdout, p.stdout
+    assert "soak: 3 passed, 0 failed" in p.stdout, p.stdout
+
+
+def test_soak_catches_a_uthread_kept_per_20000_cycles():
+    # The control of the soak above: the same run keeping one suspended uthread per 20,000 cycles
+    # (nine after the warm-up) must fail, on the live-object count.
+    env = dict(os.environ, SOAK_LEAK_EVERY="20000")
+    p = subprocess.run([sys.executable, str(ROOT / "tests/soak/soak.py"), "200000"], capture_output=True,
+                       text=True, timeout=600, env=env)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert re.search(r"^  objects: \+\d+ .*<-- grows$", p.stdout, re.M), p.stdout
