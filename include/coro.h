@@ -10,10 +10,13 @@
  *   coro_kill(c, reason, &received)    make its pending switch return CORO_KILLED
  *   coro_destroy(c)                    release a NEW or DEAD coroutine
  *
- * Conventions: every function returns a coro_status_t (CORO_OK on success, never aborts on bad
- * input); out-params are written only on success; a Rust panic never crosses this interface.
- * Each coroutine belongs to the OS thread that created it. The full contract is in
- * docs/semantics.md and docs/c-api.md.
+ * Conventions: every function but coro_version and coro_strerror returns a coro_status_t
+ * (CORO_OK on success; bad input is refused with a status, never a crash); out-params are
+ * written only on CORO_OK (and *received also on CORO_KILLED); a Rust panic never crosses this
+ * interface. A thread's first call creates its state: any call may then return CORO_ENOMEM.
+ * Only stacks, control blocks and thread states are reported that way; a failed small
+ * allocation (a name's copy) aborts, as Rust's allocator does. Each coroutine belongs to the OS
+ * thread that created it. The full contract is in docs/semantics.md and docs/c-api.md.
  */
 
 #ifndef CORO_H
@@ -75,7 +78,8 @@ enum coro_status_code
   CORO_EBUSY = 6,
   // The new parent would make the coroutine its own ancestor.
   CORO_ECYCLE = 7,
-  // A stack or control block could not be allocated.
+  // A stack, a control block or (on a thread's first call) the thread's own state could not be
+  // allocated.
   CORO_ENOMEM = 8,
   // Not allowed on a thread's main coroutine.
   CORO_EMAIN = 9,
@@ -139,7 +143,8 @@ typedef struct coro_options_t {
   // Initial value of `coro_userdata`.
   void *userdata;
   // `CORO_FLAG_*` bits; 0 = the thread's default mode (own stacks unless changed with
-  // `coro_set_copying_default`). Unknown bits are refused (`CORO_EINVAL`).
+  // `coro_set_copying_default`). Unknown bits, and `CORO_FLAG_COPYING` together with
+  // `CORO_FLAG_OWN_STACK`, are refused (`CORO_EINVAL`).
   uint32_t flags;
 } coro_options_t;
 
@@ -157,8 +162,10 @@ extern "C" {
 // who releases it with `coro_destroy` once the coroutine is NEW or DEAD.
 //
 // Thread: the coroutine belongs to the calling thread.
-// Returns `CORO_OK`; `CORO_EINVAL` (NULL `entry` or `out`, `struct_size` too small, stack size
-// out of range, nonzero `flags`); `CORO_ENOMEM`.
+// Returns `CORO_OK`; `CORO_EINVAL` (NULL `entry` or `out`, `struct_size` smaller than this
+// header's `coro_options_t`, `stack_size` out of range, unknown `flags` bits or both
+// `CORO_FLAG_COPYING` and `CORO_FLAG_OWN_STACK`); `CORO_ENOMEM` (no stack, shared stack or
+// control block).
 //
 // # Safety
 // `opts` is NULL or points to a readable `coro_options_t` of `opts->struct_size` bytes whose `name` is NULL or a NUL-terminated string; `out` is NULL or writable.
@@ -175,9 +182,10 @@ coro_status_t coro_new(coro_entry_t entry,
 //
 // Thread: `to` must belong to the calling thread.
 // Returns `CORO_OK`; `CORO_KILLED` when the caller was resumed by `coro_kill` (`*received` = the
-// reason); `CORO_EINVAL` (NULL `to`); `CORO_ESTALE`; `CORO_EDEAD`; `CORO_ETHREAD`;
-// `CORO_EPANIC` (a Rust coroutine panicked and its parent chain led here). On an error nothing
-// changes and no switch happens.
+// reason); `CORO_EINVAL` (NULL `to`); `CORO_ESTALE`; `CORO_EDEAD`; `CORO_ETHREAD` (also when
+// `to`'s thread has exited); `CORO_ENOMEM` (first call of a thread whose state cannot be
+// allocated); `CORO_EPANIC` (a Rust coroutine panicked and its parent chain led here). On an
+// error nothing changes and no switch happens.
 //
 // # Safety
 // `to` is NULL or a handle returned by this library; `received` is NULL or writable.
@@ -193,7 +201,7 @@ coro_status_t coro_switch(struct coro_t *to, void *value, void **received);
 //
 // Thread: `target` must belong to the calling thread.
 // Returns `CORO_OK`; `CORO_KILLED`; `CORO_EINVAL` (NULL `target`); `CORO_ESTALE`; `CORO_EDEAD`;
-// `CORO_ETHREAD`; `CORO_EPANIC`.
+// `CORO_ETHREAD` (also when `target`'s thread has exited); `CORO_EPANIC`.
 //
 // # Safety
 // `target` is NULL or a handle returned by this library; `received` is NULL or writable.
@@ -310,7 +318,7 @@ coro_status_t coro_userdata(const struct coro_t *c, void **out);
 // NULL clears it.
 //
 // Thread: `c` must belong to the calling thread.
-// Returns `CORO_OK`; `CORO_EINVAL` (NULL `c`); `CORO_ESTALE`; `CORO_ETHREAD`; `CORO_ENOMEM`.
+// Returns `CORO_OK`; `CORO_EINVAL` (NULL `c`); `CORO_ESTALE`; `CORO_ETHREAD`.
 //
 // # Safety
 // `c` is NULL or a handle returned by this library; `name` is NULL or a NUL-terminated string.

@@ -55,7 +55,8 @@ pub enum coro_status_code {
     CORO_EBUSY = 6,
     /// The new parent would make the coroutine its own ancestor.
     CORO_ECYCLE = 7,
-    /// A stack or control block could not be allocated.
+    /// A stack, a control block or (on a thread's first call) the thread's own state could not be
+    /// allocated.
     CORO_ENOMEM = 8,
     /// Not allowed on a thread's main coroutine.
     CORO_EMAIN = 9,
@@ -110,7 +111,8 @@ pub struct coro_options_t {
     /// Initial value of `coro_userdata`.
     pub userdata: *mut c_void,
     /// `CORO_FLAG_*` bits; 0 = the thread's default mode (own stacks unless changed with
-    /// `coro_set_copying_default`). Unknown bits are refused (`CORO_EINVAL`).
+    /// `coro_set_copying_default`). Unknown bits, and `CORO_FLAG_COPYING` together with
+    /// `CORO_FLAG_OWN_STACK`, are refused (`CORO_EINVAL`).
     pub flags: u32,
 }
 
@@ -194,8 +196,10 @@ unsafe fn deliver(r: Received, received: *mut *mut c_void) -> Result<coro_status
 /// who releases it with `coro_destroy` once the coroutine is NEW or DEAD.
 ///
 /// Thread: the coroutine belongs to the calling thread.
-/// Returns `CORO_OK`; `CORO_EINVAL` (NULL `entry` or `out`, `struct_size` too small, stack size
-/// out of range, nonzero `flags`); `CORO_ENOMEM`.
+/// Returns `CORO_OK`; `CORO_EINVAL` (NULL `entry` or `out`, `struct_size` smaller than this
+/// header's `coro_options_t`, `stack_size` out of range, unknown `flags` bits or both
+/// `CORO_FLAG_COPYING` and `CORO_FLAG_OWN_STACK`); `CORO_ENOMEM` (no stack, shared stack or
+/// control block).
 ///
 /// # Safety
 /// `opts` is NULL or points to a readable `coro_options_t` of `opts->struct_size` bytes whose `name` is NULL or a NUL-terminated string; `out` is NULL or writable.
@@ -258,9 +262,10 @@ pub unsafe extern "C" fn coro_new(
 ///
 /// Thread: `to` must belong to the calling thread.
 /// Returns `CORO_OK`; `CORO_KILLED` when the caller was resumed by `coro_kill` (`*received` = the
-/// reason); `CORO_EINVAL` (NULL `to`); `CORO_ESTALE`; `CORO_EDEAD`; `CORO_ETHREAD`;
-/// `CORO_EPANIC` (a Rust coroutine panicked and its parent chain led here). On an error nothing
-/// changes and no switch happens.
+/// reason); `CORO_EINVAL` (NULL `to`); `CORO_ESTALE`; `CORO_EDEAD`; `CORO_ETHREAD` (also when
+/// `to`'s thread has exited); `CORO_ENOMEM` (first call of a thread whose state cannot be
+/// allocated); `CORO_EPANIC` (a Rust coroutine panicked and its parent chain led here). On an
+/// error nothing changes and no switch happens.
 ///
 /// # Safety
 /// `to` is NULL or a handle returned by this library; `received` is NULL or writable.
@@ -273,8 +278,9 @@ pub unsafe extern "C" fn coro_switch(to: *mut coro_t, value: *mut c_void, receiv
 }
 
 /// Begin hook of `coro_switch`: checks everything and either departs for `to` or refuses (then
-/// it stays on the caller's stack and the end hook returns the status). It never panics (no
-/// allocation but the thread's state on first use, whose failure aborts like any allocation).
+/// it stays on the caller's stack and the end hook returns the status). It never panics: its only
+/// allocation is the thread's state on first use, and when that fails it stays with a null
+/// context, which the end hook reports as `CORO_ENOMEM`.
 unsafe extern "C" fn switch_begin(to: usize, value: usize, received: usize, sp: *mut u8) -> crate::arch::Departure {
     let Ok(ctx) = crate::thread::ThreadCtx::get() else {
         return crate::arch::Departure { sp, ctx: core::ptr::null_mut() };
@@ -337,7 +343,7 @@ unsafe extern "C" fn switch_end(ctx: *mut u8) -> coro_status_t {
 ///
 /// Thread: `target` must belong to the calling thread.
 /// Returns `CORO_OK`; `CORO_KILLED`; `CORO_EINVAL` (NULL `target`); `CORO_ESTALE`; `CORO_EDEAD`;
-/// `CORO_ETHREAD`; `CORO_EPANIC`.
+/// `CORO_ETHREAD` (also when `target`'s thread has exited); `CORO_EPANIC`.
 ///
 /// # Safety
 /// `target` is NULL or a handle returned by this library; `received` is NULL or writable.
@@ -579,7 +585,7 @@ pub unsafe extern "C" fn coro_userdata(c: *const coro_t, out: *mut *mut c_void) 
 /// NULL clears it.
 ///
 /// Thread: `c` must belong to the calling thread.
-/// Returns `CORO_OK`; `CORO_EINVAL` (NULL `c`); `CORO_ESTALE`; `CORO_ETHREAD`; `CORO_ENOMEM`.
+/// Returns `CORO_OK`; `CORO_EINVAL` (NULL `c`); `CORO_ESTALE`; `CORO_ETHREAD`.
 ///
 /// # Safety
 /// `c` is NULL or a handle returned by this library; `name` is NULL or a NUL-terminated string.
