@@ -30,9 +30,10 @@ Each tasklet is a greenlet whose parent is the thread's main tasklet's greenlet.
 within one OS thread.
 """
 
+import builtins
 import sys
 import threading
-from collections import OrderedDict, deque
+from collections import deque
 
 from uthread import _uthread
 from uthread._uthread import GreenletExit, greenlet
@@ -53,9 +54,15 @@ __all__ = [
 ]
 
 
-class TaskletExit(GreenletExit):
+class TaskletExit(SystemExit):
     """Raised in a tasklet by :meth:`tasklet.kill`; a tasklet that ends with it ends quietly.
-    (A subclass of ``GreenletExit``, so it is a ``BaseException`` as in Stackless.)"""
+    As in Stackless it derives from ``SystemExit`` (so ``except Exception`` does not catch it)
+    and is also a builtin: importing this module sets ``builtins.TaskletExit`` unless a
+    ``TaskletExit`` is there already."""
+
+
+if not hasattr(builtins, "TaskletExit"):
+    builtins.TaskletExit = TaskletExit
 
 
 class bomb:
@@ -87,44 +94,83 @@ class bomb:
 
 
 class _RunQueue:
-    """The circular run queue: the deque operations the scheduler uses, each O(1) (membership
-    and removal from the middle included, as Stackless's linked list), on an OrderedDict."""
+    """The circular run queue, as Stackless's chain: a doubly linked ring through the tasklets'
+    ``_next``/``_prev`` links (None while a tasklet is not in the ring) whose head is the running
+    tasklet (when it is scheduled). Every operation is O(1): insertion, removal from the middle,
+    membership, and moving the head (which is how ``tasklet.run()`` and ``schedule()`` rotate it)."""
 
-    __slots__ = ("_d",)
+    __slots__ = ("head", "_n")
 
     def __init__(self, items=()):
-        self._d = OrderedDict((t, None) for t in items)
+        self.head = None
+        self._n = 0
+        for t in items:
+            self.append(t)
 
     def __len__(self):
-        return len(self._d)
+        return self._n
+
+    def __bool__(self):
+        return self._n > 0
 
     def __contains__(self, t):
-        return t in self._d
+        return t._next is not None
 
     def __iter__(self):
-        return iter(self._d)
+        t = self.head
+        for _ in range(self._n):
+            yield t
+            t = t._next
 
     def __getitem__(self, i):
-        if i != 0 or not self._d:
+        if i != 0 or self.head is None:
             raise IndexError("only the head of the run queue can be indexed")
-        return next(iter(self._d))
+        return self.head
 
     def append(self, t):
-        self._d[t] = None
-        self._d.move_to_end(t)
+        """Inserts ``t`` at the end: just before the head in the ring."""
+        head = self.head
+        if head is None:
+            t._next = t._prev = t
+            self.head = t
+        else:
+            self.insert_after(head._prev, t)
+            return
+        self._n += 1
+
+    def insert_after(self, where, t):
+        """Inserts ``t`` right after ``where`` (which is in the ring)."""
+        nxt = where._next
+        t._prev, t._next = where, nxt
+        where._next = nxt._prev = t
+        self._n += 1
 
     def appendleft(self, t):
-        self._d[t] = None
-        self._d.move_to_end(t, last=False)
+        """Inserts ``t`` at the end and makes it the head (it runs next; the old head after it)."""
+        self.append(t)
+        self.head = t
 
     def popleft(self):
-        return self._d.popitem(last=False)[0]
+        t = self.head
+        self.remove(t)
+        return t
 
     def remove(self, t):
-        del self._d[t]
+        if self._n == 1:
+            self.head = None
+        else:
+            t._prev._next, t._next._prev = t._next, t._prev
+            if self.head is t:
+                self.head = t._next
+        t._next = t._prev = None
+        self._n -= 1
 
     def rotate_head_to_back(self):
-        self._d.move_to_end(next(iter(self._d)))
+        self.head = self.head._next
+
+    def make_head(self, t):
+        """Turns the ring so that ``t`` (which is in it) is the head; the order is kept."""
+        self.head = t
 
 
 _local = threading.local()
@@ -180,6 +226,23 @@ def _resume_next(s, me):
     return _switch_to(s, s.main)
 
 
+def _turn_to(s, target, keep_caller):
+    """Stackless's switch to ``target`` (runnable, not the caller): inserted at the end of the
+    run queue (just before the caller in the ring) if it is not in it, the caller removed from
+    the queue unless ``keep_caller``, then the ring turned so that ``target`` is the head and
+    switched to. Returns when the caller runs again."""
+    q = s.runnables
+    me = s.current
+    if keep_caller and me not in q:
+        q.appendleft(me)
+    if target not in q:
+        q.append(target)
+    if not keep_caller and me in q:
+        q.remove(me)
+    q.make_head(target)
+    return _switch_to(s, target)
+
+
 def _unblock(t):
     ch = t._blocked_on
     if ch is not None:
@@ -200,6 +263,11 @@ class tasklet:
     ``tasklet(func)(*args, **kwargs)`` binds ``func``, sets up its arguments and inserts the
     tasklet at the end of the run queue; it runs when the scheduler reaches it."""
 
+    # Links of the run queue's ring (see _RunQueue); None while not in it. Class defaults too,
+    # so that a subclass whose __init__ does not call tasklet.__init__ still has them.
+    _next = None
+    _prev = None
+
     def __init__(self, func=None, args=None, kwargs=None):
         self._sched = None
         self._greenlet = None
@@ -208,10 +276,13 @@ class tasklet:
         self._blocked_on = None
         self._thrown = None
         self._atomic = False
+        self._block_trap = False
+        self._ignore_nesting = False
+        self._next = self._prev = None
         self._state = "new"  # new, bound, setup, started, dead
         self.tempval = None
         self.is_main = False
-        if func is not None:
+        if func is not None or args is not None or kwargs is not None:
             self.bind(func, args, kwargs)
 
     def _init_main(self, g, s):
@@ -222,26 +293,31 @@ class tasklet:
         self.is_main = True
 
     def bind(self, func=None, args=None, kwargs=None):
-        """Binds ``func`` (and, if given, its arguments: then the tasklet is set up but not
-        inserted). Only a tasklet that has not started can be bound."""
-        if self._state in ("started", "dead") and not (self._state == "dead" and func is None):
-            raise RuntimeError("cannot bind a tasklet that has started")
+        """Binds ``func`` and, if given, its arguments (then the tasklet is set up, alive and
+        paused, but not inserted). ``func=None`` with arguments keeps the function bound
+        before; ``bind()`` with no arguments unbinds (the tasklet is then not alive). A tasklet
+        that has started and not ended cannot be rebound (its frames cannot be restored), nor
+        can the current or a scheduled one."""
         if func is not None and not callable(func):
             raise TypeError("tasklet function must be callable, got %r" % (func,))
+        if self.is_main or self._state == "started":
+            raise RuntimeError("cannot bind a tasklet that has started (it is not restorable)")
         if self.scheduled:
             raise RuntimeError("cannot bind a scheduled tasklet")
+        has_args = args is not None or kwargs is not None
+        if func is None and has_args:
+            func = self._func
+            if func is None:
+                raise RuntimeError("the tasklet is not bound to a function: bind(func) first")
         self._func = func
         self._state = "bound" if func is not None else "new"
         self._args = None
-        if args is not None or kwargs is not None:
+        self._greenlet = None
+        if has_args:
             self._prepare(tuple(args or ()), dict(kwargs or {}))
         return self
 
     def _prepare(self, args, kwargs):
-        if self._func is None:
-            raise RuntimeError("the tasklet is not bound to a function")
-        if self._state not in ("bound",):
-            raise RuntimeError("the tasklet is already set up")
         s = _sched()
         self._sched = s
         self._args = (args, kwargs)
@@ -249,8 +325,11 @@ class tasklet:
         self._state = "setup"
 
     def setup(self, *args, **kwargs):
-        """Supplies the arguments and inserts the tasklet at the end of the run queue."""
-        self._prepare(args, kwargs)
+        """Supplies the arguments and inserts the tasklet at the end of the run queue (as
+        ``bind(None, args, kwargs)`` then ``insert()``); ``RuntimeError`` if it is alive."""
+        if self.alive:
+            raise RuntimeError("the tasklet is alive (already set up)")
+        self.bind(None, args, kwargs)
         self.insert()
         return self
 
@@ -264,7 +343,7 @@ class tasklet:
         error = None
         try:
             func(*args, **kwargs)
-        except GreenletExit:  # TaskletExit included: the tasklet ends quietly
+        except (TaskletExit, GreenletExit):  # the tasklet ends quietly
             pass
         except BaseException as e:  # noqa: BLE001 - passed on to the main tasklet, as Stackless
             error = e
@@ -337,11 +416,14 @@ class tasklet:
         return self
 
     def run(self):
-        """Runs this tasklet at once; the caller stays in the run queue right after it."""
+        """Runs this tasklet now. If it is not in the run queue it is inserted at the end
+        (just before the caller in the ring); then the queue turns so that it is the head. The
+        caller keeps its place, so every tasklet between this one and the caller runs before
+        the caller does (Stackless's rule: running a scheduled tasklet runs the chain from it)."""
         return self._run_now(keep_caller=True)
 
     def switch(self):
-        """Runs this tasklet at once; the caller is paused (removed from the run queue)."""
+        """As ``run()``, but the caller is paused (removed from the run queue)."""
         return self._run_now(keep_caller=False)
 
     def _run_now(self, keep_caller):
@@ -352,42 +434,37 @@ class tasklet:
             raise RuntimeError("cannot run a tasklet that is not set up")
         if self._blocked_on is not None:
             raise RuntimeError("cannot run a blocked tasklet")
-        me = s.current
-        if self is me:
+        if self is s.current:
             return None
-        if self in s.runnables:
-            s.runnables.remove(self)
-        if me in s.runnables:
-            s.runnables.remove(me)
-        if keep_caller:
-            s.runnables.appendleft(me)
-        s.runnables.appendleft(self)
-        _switch_to(s, self)
+        _turn_to(s, self, keep_caller)
         return None
 
     # -- exceptions ------------------------------------------------------------------------------
 
     def kill(self, pending=False):
         """Raises ``TaskletExit`` in the tasklet and runs it now (``pending=True``: when the
-        scheduler gets to it). A tasklet that has not started just ends. Killing a dead
-        tasklet does nothing."""
-        if self._state == "dead":
+        scheduler gets to it); a blocked tasklet is taken off its channel first. A tasklet that
+        is set up but has not started just ends. A tasklet that is not alive (ended, or never
+        set up) is left as it is: then kill() does nothing."""
+        if not self.alive:
             return None
-        if self._state in ("new", "bound", "setup"):
+        if self._state == "setup":
             s = self._sched
             if s is not None and self in s.runnables:
                 s.runnables.remove(self)
             self._state = "dead"
             self._func = self._args = None
-            if self._greenlet is not None and not self._greenlet:
-                self._greenlet = None
+            self._greenlet = None
             return None
         return self.throw(TaskletExit, pending=pending)
 
     def throw(self, exc=None, val=None, tb=None, pending=False):
-        """Raises an exception in the tasklet (default ``TaskletExit``) where it waits, and runs
-        it now (``pending=True``: when the scheduler gets to it); a blocked tasklet is taken off
-        its channel first."""
+        """Raises an exception in the tasklet (default ``TaskletExit``) where it waits, with
+        ``raise``'s semantics for ``exc``, ``val`` and ``tb``. It runs now: inserted (if it is
+        not in the run queue) just before the caller, then switched to; ``pending=True``: it is
+        made runnable (inserted at the end) and the caller goes on. A blocked tasklet is taken
+        off its channel first. Into a tasklet that is not alive: ``TaskletExit`` does nothing,
+        any other exception is a ``RuntimeError`` in the caller."""
         if exc is None:
             exc = TaskletExit
         b = bomb(exc, val, tb)
@@ -398,21 +475,25 @@ class tasklet:
         return self._throw(instance, pending)
 
     def raise_exception(self, exc_class, *args):
-        """Raises ``exc_class(*args)`` in the tasklet and runs it now."""
+        """Raises ``exc_class(*args)`` in the tasklet and runs it now (as ``throw()``)."""
+        if not (isinstance(exc_class, type) and issubclass(exc_class, BaseException)):
+            raise TypeError("raise_exception() needs an exception class, got %r" % (exc_class,))
         return self._throw(exc_class(*args), False)
 
     def _throw(self, instance, pending):
         s = self._own_sched()
-        if self._state == "dead":
-            raise RuntimeError("cannot throw into a dead tasklet")
+        if self is s.current:
+            raise instance
+        if not self.alive:
+            if isinstance(instance, TaskletExit):
+                return None
+            raise RuntimeError("cannot throw %s into a tasklet that is not alive" % type(instance).__name__)
         if self._state != "started":
-            # Not started yet: it ends at once; the exception is raised in the caller (a
+            # Set up, not started: it ends at once; the exception is raised in the caller (a
             # TaskletExit ends it quietly), as it never had a frame to catch it.
             self.kill()
             if isinstance(instance, TaskletExit):
                 return None
-            raise instance
-        if self is s.current:
             raise instance
         _unblock(self)
         self._thrown = instance
@@ -420,14 +501,7 @@ class tasklet:
             if self not in s.runnables:
                 s.runnables.append(self)
             return None
-        me = s.current
-        if self in s.runnables:
-            s.runnables.remove(self)
-        if me in s.runnables:
-            s.runnables.remove(me)
-        s.runnables.appendleft(me)
-        s.runnables.appendleft(self)
-        _switch_to(s, self)
+        _turn_to(s, self, True)
         return None
 
     # -- atomic ----------------------------------------------------------------------------------

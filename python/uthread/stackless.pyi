@@ -4,8 +4,6 @@ from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any
 
-from uthread import GreenletExit
-
 __all__ = [
     "TaskletExit",
     "atomic",
@@ -22,8 +20,9 @@ __all__ = [
 
 TIMESLICE_CHECK_TICKS: int
 
-class TaskletExit(GreenletExit):
-    """Raised in a tasklet by ``tasklet.kill()``; a tasklet that ends with it ends quietly."""
+class TaskletExit(SystemExit):
+    """Raised in a tasklet by ``tasklet.kill()``; a tasklet that ends with it ends quietly.
+    Derives from ``SystemExit``; also set as ``builtins.TaskletExit``."""
 
 class bomb:
     """An exception in transit (what ``send_exception``/``send_throw`` carry)."""
@@ -62,7 +61,7 @@ class tasklet:
     def remove(self) -> tasklet:
         """Removes the tasklet from the run queue (it is then paused)."""
     def run(self) -> None:
-        """Runs this tasklet at once; the caller stays in the run queue right after it."""
+        """Runs this tasklet now: the run queue turns to it; the caller keeps its place."""
     def switch(self) -> None:
         """Runs this tasklet at once; the caller is paused."""
     def kill(self, pending: bool = False) -> None:

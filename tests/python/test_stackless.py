@@ -427,3 +427,80 @@ def test_channel_between_threads_is_refused_cleanly():
     assert ch.balance == -1 and t.blocked  # nothing changed
     ch.send("here")
     assert not t.alive
+
+
+def test_run_of_a_scheduled_tasklet_runs_the_chain_from_it():
+    """tasklets page, tasklet.run(): running a scheduled tasklet t1 "is not the only tasklet
+    that ran": the next tasklets in the chain run too, until the caller is scheduled; running t2
+    instead shows only t2 and t3, as the caller is before t1 in the chain."""
+    log = []
+
+    def make(name):
+        return stackless.tasklet(log.append)(name)
+
+    ts = [make("t1"), make("t2"), make("t3")]
+    ts[0].run()
+    assert log == ["t1", "t2", "t3"]
+    log.clear()
+    ts = [make("t1"), make("t2"), make("t3")]
+    ts[1].run()
+    assert log == ["t2", "t3"]  # t1 is after the caller in the chain
+    stackless.run()
+    assert log == ["t2", "t3", "t1"]
+
+
+def test_run_of_a_removed_tasklet_runs_only_it():
+    """tasklets page, tasklet.run(): a tasklet removed before it is run is inserted before the
+    caller, so only it runs before the caller resumes."""
+    log = []
+    a = stackless.tasklet(log.append)("a")
+    b = stackless.tasklet(log.append)("b")
+    b.remove()
+    b.run()
+    assert log == ["b"]
+    assert a.scheduled
+    stackless.run()
+    assert log == ["b", "a"]
+
+
+def test_tasklet_exit_derives_from_system_exit_and_is_builtin():
+    """stackless page, Exceptions: TaskletExit "is derived from SystemExit" and defined in the
+    builtins."""
+    import builtins
+
+    assert issubclass(stackless.TaskletExit, SystemExit)
+    assert not issubclass(stackless.TaskletExit, Exception)
+    assert builtins.TaskletExit is stackless.TaskletExit
+
+
+def test_throw_into_a_dead_tasklet():
+    """tasklets page, tasklet.throw()/raise_exception(): on a tasklet that is not alive the
+    method raises RuntimeError, except TaskletExit when the tasklet already ended; kill() of an
+    ended tasklet does nothing."""
+    t = stackless.tasklet(lambda: None)()
+    stackless.run()
+    assert not t.alive
+    assert t.throw(stackless.TaskletExit) is None
+    assert t.raise_exception(stackless.TaskletExit) is None
+    assert t.kill() is None
+    with pytest.raises(RuntimeError):
+        t.throw(KeyError)
+    with pytest.raises(RuntimeError):
+        t.raise_exception(ValueError, "v")
+    with pytest.raises(TypeError):
+        t.raise_exception(42)
+
+
+def test_bind_none_with_args_keeps_the_function():
+    """tasklets page, tasklet.bind(): "func can be None when providing arguments, in which case
+    a previous call to bind must have provided the function"; bind with args does not make it
+    runnable (paused)."""
+    log = []
+    t = stackless.tasklet(log.append)
+    t.bind(None, ("x",))
+    assert t.alive and t.paused and not t.scheduled
+    t.insert()
+    stackless.run()
+    assert log == ["x"]
+    with pytest.raises(RuntimeError):
+        stackless.tasklet().bind(None, ())
