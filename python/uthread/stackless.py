@@ -877,14 +877,20 @@ class channel:
             raise RuntimeError("channels work between tasklets of one OS thread")
 
     def _wake(self, s, me, woken, run_woken):
+        """The partner ``woken`` found waiting becomes runnable. ``run_woken`` (it is the
+        preferred side): it goes right after ``me`` and runs now, ``me`` is then at the end of
+        the run queue (channels page: "the receiver will be activated immediately, and the
+        sender is put at the end of the runnables list"). Otherwise it goes to the end and
+        ``me`` goes on."""
+        q = s.runnables
         if run_woken:
-            if me in s.runnables:
-                s.runnables.remove(me)
-            s.runnables.appendleft(me)
-            s.runnables.appendleft(woken)
+            if me not in q:
+                q.appendleft(me)
+            q.insert_after(me, woken)
+            q.make_head(woken)
             _switch_to(s, woken)
         else:
-            s.runnables.append(woken)
+            q.append(woken)
 
     def _block(self, s, me, direction, value):
         self._waiters.append((me, value))

@@ -504,3 +504,25 @@ def test_bind_none_with_args_keeps_the_function():
     assert log == ["x"]
     with pytest.raises(RuntimeError):
         stackless.tasklet().bind(None, ())
+
+
+def test_send_to_a_waiting_receiver_puts_the_sender_at_the_end():
+    """channels page, channel.send(): with a waiting receiver (default preference -1), "the
+    receiver will be activated immediately, and the sender is put at the end of the runnables
+    list": a tasklet queued before the send runs before the sender continues."""
+    ch = stackless.channel()
+    log = []
+
+    def receiver():
+        log.append(("got", ch.receive()))
+
+    def sender():
+        ch.send("v")
+        log.append("sender continues")
+
+    stackless.tasklet(receiver)()
+    stackless.schedule()  # the receiver blocks
+    stackless.tasklet(sender)()
+    stackless.tasklet(log.append)("other")
+    stackless.run()
+    assert log == [("got", "v"), "other", "sender continues"]
