@@ -156,10 +156,15 @@ def run_swarm(agents=10_000, seconds=2.0, timeslice=0.00002, max_steps=None, see
             world.population_at_round = len(world.agents)
             stackless.schedule()
         start["elapsed"] = time.perf_counter() - start["t"]
-        with stackless.atomic():  # or it would be preempted between kills, a round each time
+        world.steps_at_end = world.steps
+        # pending=True: each agent is made runnable with TaskletExit waiting for it, and the
+        # scheduler ends them in one round after the referee. (A plain kill() runs its target at
+        # once and comes back only when the run queue has turned back to the referee: a whole
+        # round of timeslices per agent.)
+        with stackless.atomic():
             for a in world.agents:
                 if a.tasklet.alive:
-                    a.tasklet.kill()
+                    a.tasklet.kill(pending=True)
 
     stackless.tasklet(referee)()
     out("swarm: %s agents (%s predators, %s prey) on a %dx%d grid, each a plain `while True:` loop; "

@@ -36,6 +36,9 @@ def test_swarm_of_1000_interleaved_by_preemption():
     assert world.deaths["eaten"] > 0  # predators and prey met
     assert stackless.getruncount() == 1
     assert uthread._uthread._preempt_state()[0] is False
+    # The referee's end is the end: the agents it kills end without another move (killing them
+    # one by one with an immediate kill() gave every other agent a turn per kill).
+    assert world.steps == world.steps_at_end
     assert re.search(r"[\d,]+ steps in [\d.]+ s = [\d,]+ steps/s", lines[1])
 
 
