@@ -157,7 +157,7 @@ clean:
 
 # ---- reliability (docs/reliability.md) --------------------------------------------------------
 
-# C suite under ASan+UBSan and under TSan, Rust tests (nightly) under ASan: zero reports.
+# C suite under ASan+UBSan and under TSan, Rust tests (nightly) under ASan and under TSan: zero reports.
 sanitize: deps-sanitize build
 	ci/sanitize.sh
 

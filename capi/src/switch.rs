@@ -313,6 +313,9 @@ pub(crate) unsafe fn depart(ctx: &ThreadCtx, to: *mut Block, sp: *mut u8) -> arc
 /// The rest of [`depart`] once `to`'s frames are in place: the link word, the tools, and either
 /// the fast path or the hand-over to `to`'s end hook. Runs on the leaving stack, or on the
 /// switcher stack (copying mode).
+/// Like [`depart`] and [`depart_checked`], always inlined into its begin hook: under an
+/// instrumented TSan build the fiber switch must happen in the hook's own frame
+/// (`TsanFibers::switch`).
 ///
 /// # Safety
 /// As for [`depart`], whose first half has run for `from` and `to`; `link` is the value for

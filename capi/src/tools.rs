@@ -262,11 +262,29 @@ impl TsanFibers {
     /// seen for the first time): it is recorded. A null `to` is a coroutine that never ran: it
     /// gets a new fiber.
     ///
+    /// When this crate is itself instrumented (`--cfg coro_sanitize="thread"`), every function
+    /// with calls records its entry and exit on the running fiber's shadow call stack. The begin
+    /// hook that announces the switch was entered on the leaving fiber but returns (to
+    /// `coro_arch_enter`, which then jumps stacks) after the arriving fiber has become current:
+    /// left alone, its exit would pop a frame of the arriving fiber, one per switch, until that
+    /// shadow stack underflows. So the hook's entry is taken off the leaving fiber just before the
+    /// announcement and a stand-in is put on the arriving one just after, for its exit to pop.
+    /// That is exact only if the hook's own frame is the one calling this (everything between is
+    /// `#[inline(always)]`), which is why this function is too.
+    ///
     /// # Safety
-    /// Must be immediately followed by the switch to the coroutine owning `to`, with no
-    /// instrumented code in between. `from` and `to` are those coroutines' fiber slots.
+    /// Must be followed by the switch to the coroutine owning `to`, with nothing in between that
+    /// the leaving coroutine must see as its own. `from` and `to` are those coroutines' fiber
+    /// slots. Called only from the frame of a begin hook of `coro_arch_enter` (see above).
+    #[inline(always)]
     pub(crate) unsafe fn switch(self, from: &core::cell::Cell<*mut c_void>, to: &core::cell::Cell<*mut c_void>) {
+        #[cfg(coro_sanitize = "thread")]
+        extern "C" {
+            fn __tsan_func_entry(call_pc: *const c_void);
+            fn __tsan_func_exit();
+        }
         // SAFETY: forwarded contract; the runtime owns the fibers, we only pass its handles back.
+        // The entry/exit pair keeps each fiber's shadow stack balanced, as explained above.
         unsafe {
             if from.get().is_null() {
                 from.set((self.current)());
@@ -274,7 +292,11 @@ impl TsanFibers {
             if to.get().is_null() {
                 to.set((self.create)(0));
             }
+            #[cfg(coro_sanitize = "thread")]
+            __tsan_func_exit();
             (self.switch_to)(to.get(), 0);
+            #[cfg(coro_sanitize = "thread")]
+            __tsan_func_entry(Self::switch as *const c_void);
         }
     }
 
