@@ -33,6 +33,7 @@ within one OS thread.
 import builtins
 import sys
 import threading
+import weakref
 from collections import deque
 
 from uthread import _uthread
@@ -44,12 +45,18 @@ __all__ = [
     "atomic",
     "bomb",
     "channel",
+    "get_channel_callback",
+    "get_schedule_callback",
+    "get_thread_info",
     "getcurrent",
     "getmain",
     "getruncount",
     "run",
     "schedule",
     "schedule_remove",
+    "set_channel_callback",
+    "set_schedule_callback",
+    "switch_trap",
     "tasklet",
 ]
 
@@ -175,18 +182,42 @@ class _RunQueue:
 
 _local = threading.local()
 
+# Every thread's scheduler by thread id (for get_thread_info), and the tasklets that have started
+# and not ended, in every thread (the ``uncollectables`` attribute).
+_schedulers = weakref.WeakValueDictionary()
+_started = weakref.WeakSet()
+
+# Process-wide, as Stackless's: see set_channel_callback / set_schedule_callback.
+_channel_callback = None
+_schedule_callback = None
+
 
 class _Scheduler:
-    __slots__ = ("main", "current", "runnables", "thread_id", "preempt", "interrupted")
+    __slots__ = (
+        "main",
+        "current",
+        "runnables",
+        "thread_id",
+        "thread",
+        "preempt",
+        "interrupted",
+        "switch_trap",
+        "schedlock",
+        "__weakref__",
+    )
 
     def __init__(self):
         self.thread_id = threading.get_ident()
+        self.thread = weakref.ref(threading.current_thread())
         self.main = tasklet.__new__(tasklet)
         self.main._init_main(_current_greenlet(), self)
         self.current = self.main
         self.runnables = _RunQueue([self.main])  # head: the running tasklet (when it is scheduled)
         self.preempt = None  # None, or ("ticks", n) / ("time", seconds) while run() preempts
         self.interrupted = None
+        self.switch_trap = 0  # switch_trap(): while non-zero, switching raises RuntimeError
+        self.schedlock = False  # True while a channel or schedule callback runs
+        _schedulers[self.thread_id] = self
 
 
 def _sched():
@@ -196,9 +227,59 @@ def _sched():
     return s
 
 
+def _check_switch(s):
+    """Raises ``RuntimeError`` if this thread may not switch tasklets now: under
+    ``switch_trap()``, or inside a channel or schedule callback. Called before an operation
+    that would switch changes anything, so a refused operation leaves everything as it was."""
+    if s.schedlock:
+        raise RuntimeError("Recursive scheduler call due to callbacks!")
+    if s.switch_trap:
+        raise RuntimeError("switch_trap")
+
+
+_unraisable_args_type = None
+
+
+def _write_unraisable(exc, msg, obj):
+    """Reports ``exc`` through ``sys.unraisablehook`` (as C's PyErr_WriteUnraisable)."""
+    global _unraisable_args_type
+    if _unraisable_args_type is None:
+        # sys.UnraisableHookArgs is not exposed by name: take its type from one report.
+        got = []
+        old, sys.unraisablehook = sys.unraisablehook, got.append
+
+        class _Probe:
+            def __del__(self):
+                raise RuntimeError
+
+        try:
+            _Probe()
+        finally:
+            sys.unraisablehook = old
+        _unraisable_args_type = type(got[0])
+    sys.unraisablehook(_unraisable_args_type((type(exc), exc, exc.__traceback__, msg, obj)))
+
+
+def _notify_schedule(s, prev, nxt):
+    """Calls the schedule callback (if any) right before a switch from ``prev`` to ``nxt``,
+    with ``prev`` still the current tasklet. Its exceptions are reported as unraisable and the
+    switch goes on (Stackless: "Error in scheduling callback")."""
+    cb = _schedule_callback
+    if cb is None or prev is nxt:
+        return
+    s.schedlock = True
+    try:
+        cb(prev, nxt)
+    except BaseException as e:  # noqa: BLE001 - reported, as Stackless does
+        _write_unraisable(e, "Error in scheduling callback", cb)
+    finally:
+        s.schedlock = False
+
+
 def _switch_to(s, target):
     """Makes ``target`` (at the head of the run queue, or being run for an exception) the
     running tasklet. Returns when the caller is resumed; raises what is thrown into it."""
+    _notify_schedule(s, s.current, target)
     s.current = target
     if s.preempt is not None:
         _start_slice(s, target)
@@ -338,6 +419,7 @@ class tasklet:
     def _entry(self, *_ignored):
         s = self._sched
         self._state = "started"
+        _started.add(self)
         func, (args, kwargs) = self._func, self._args
         self._args = None
         error = None
@@ -349,6 +431,7 @@ class tasklet:
             error = e
         self._state = "dead"
         self._func = None
+        _started.discard(self)
         if s.runnables and s.runnables[0] is self:
             s.runnables.popleft()
         elif self in s.runnables:
@@ -360,6 +443,7 @@ class tasklet:
             if main in s.runnables:
                 s.runnables.remove(main)
             s.runnables.appendleft(main)
+            _notify_schedule(s, self, main)
             s.current = main
             if s.preempt is not None:
                 _start_slice(s, main)
@@ -376,6 +460,7 @@ class tasklet:
                 main._thrown = RuntimeError(
                     "Deadlock: the main tasklet is blocked and no other tasklet is runnable"
                 )
+        _notify_schedule(s, self, nxt)
         s.current = nxt
         if s.preempt is not None:
             _start_slice(s, nxt)
@@ -436,6 +521,7 @@ class tasklet:
             raise RuntimeError("cannot run a blocked tasklet")
         if self is s.current:
             return None
+        _check_switch(s)
         _turn_to(s, self, keep_caller)
         return None
 
@@ -495,6 +581,8 @@ class tasklet:
             if isinstance(instance, TaskletExit):
                 return None
             raise instance
+        if not pending:
+            _check_switch(s)
         _unblock(self)
         self._thrown = instance
         if pending:
@@ -516,6 +604,16 @@ class tasklet:
     def atomic(self):
         """True while the tasklet must not be preempted."""
         return self._atomic
+
+    @property
+    def block_trap(self):
+        """When True, an operation that would block the tasklet on a channel raises
+        ``RuntimeError`` instead (an operation that finds a partner waiting still works)."""
+        return self._block_trap
+
+    @block_trap.setter
+    def block_trap(self, flag):
+        self._block_trap = bool(flag)
 
     # -- state -----------------------------------------------------------------------------------
 
@@ -549,6 +647,25 @@ class tasklet:
     def paused(self):
         """True when the tasklet is alive but neither in the run queue nor blocked."""
         return self.alive and not self.scheduled
+
+    @property
+    def next(self):
+        """The next tasklet in the chain this one is linked into: the run queue (a ring: the
+        only runnable tasklet is its own next) or, while blocked, its channel's queue of waiting
+        tasklets (None after the last one). None when it is in neither."""
+        ch = self._blocked_on
+        if ch is not None:
+            return ch._neighbour(self, 1)
+        return self._next
+
+    @property
+    def prev(self):
+        """The previous tasklet in the chain this one is linked into (see ``next``); in a
+        channel's queue the first waiting tasklet has none."""
+        ch = self._blocked_on
+        if ch is not None:
+            return ch._neighbour(self, -1)
+        return self._prev
 
     @property
     def is_current(self):
@@ -596,34 +713,187 @@ def getruncount():
     return len(_sched().runnables)
 
 
-def schedule(retval=None):
-    """Moves the running tasklet to the end of the run queue and runs the next one; returns
-    ``retval`` (default None) when it is the running tasklet's turn again."""
+class _Current:
+    """The default of ``schedule()``'s ``retval``: the current tasklet."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return "stackless.current"
+
+
+_CURRENT = _Current()
+
+
+def _claim_tempval(me):
+    """What schedule()/schedule_remove() return once ``me`` runs again: its ``tempval`` (the
+    ``retval`` they stored there, unless someone replaced it meanwhile), which is then reset to
+    None. A ``bomb`` found there is raised."""
+    value, me.tempval = me.tempval, None
+    if isinstance(value, bomb):
+        value.raise_()
+    return value
+
+
+def schedule(retval=_CURRENT):
+    """Moves the running tasklet to the end of the run queue and runs the next one. Returns, when
+    it is the running tasklet's turn again, its ``tempval``: ``retval`` (default: the current
+    tasklet) unless another tasklet set ``tempval`` meanwhile."""
     s = _sched()
     me = s.current
-    if s.runnables and s.runnables[0] is me:
-        s.runnables.rotate_head_to_back()
-    elif me not in s.runnables:
-        s.runnables.append(me)
-    nxt = s.runnables[0]
+    if retval is _CURRENT:
+        retval = me
+    q = s.runnables
+    if len(q) > (1 if me in q else 0):
+        _check_switch(s)
+    old, me.tempval = me.tempval, retval
+    if q and q[0] is me:
+        q.rotate_head_to_back()
+    elif me not in q:
+        q.append(me)
+    nxt = q[0]
     if nxt is not me:
-        _switch_to(s, nxt)
-    return retval
+        try:
+            _switch_to(s, nxt)
+        except BaseException:
+            me.tempval = old
+            raise
+    return _claim_tempval(me)
 
 
-def schedule_remove(retval=None):
+def schedule_remove(retval=_CURRENT):
     """Removes the running tasklet from the run queue and runs the next one; it runs again only
-    when inserted (``insert()``) or run. In the main tasklet with nothing else runnable it
-    returns at once."""
+    when inserted (``insert()``) or run. Returns its ``tempval`` then: ``retval`` (default: the
+    current tasklet) unless set meanwhile, which is how a custom blocking primitive passes a
+    result (set ``tempval``, then ``insert()``). In the main tasklet with nothing else runnable
+    it returns at once."""
     s = _sched()
     me = s.current
-    if me in s.runnables:
-        s.runnables.remove(me)
-    if not s.runnables and me is s.main:
-        s.runnables.append(me)
-        return retval
-    _resume_next(s, me)
-    return retval
+    if retval is _CURRENT:
+        retval = me
+    q = s.runnables
+    if not (me is s.main and len(q) <= (1 if me in q else 0)):
+        _check_switch(s)
+    old, me.tempval = me.tempval, retval
+    if me in q:
+        q.remove(me)
+    if not q and me is s.main:
+        q.append(me)
+        return _claim_tempval(me)
+    try:
+        _resume_next(s, me)
+    except BaseException:
+        me.tempval = old
+        raise
+    return _claim_tempval(me)
+
+
+def switch_trap(delta=0):
+    """Adds ``delta`` to this thread's switch trap level and returns the previous level. While
+    the level is not zero, every operation that would switch tasklets (``schedule()``, a channel
+    action that blocks or runs the partner, ``tasklet.run()``/``switch()``/``throw()``/``kill()``)
+    raises ``RuntimeError`` instead and changes nothing; preemption waits."""
+    s = _sched()
+    old = s.switch_trap
+    s.switch_trap = old + int(delta)
+    return old
+
+
+def set_channel_callback(callback):
+    """Installs ``callback(channel, tasklet, sending, willblock)``, called at every send or
+    receive before it acts (``sending``: a send; ``willblock``: the tasklet will block), for
+    every thread; None removes it. Returns the previous callback (or None). An exception it
+    raises comes out of the channel operation, which then has not acted. A channel operation
+    or tasklet switch inside it raises ``RuntimeError``."""
+    global _channel_callback
+    if callback is not None and not callable(callback):
+        raise TypeError("channel callback must be callable")
+    old, _channel_callback = _channel_callback, callback
+    return old
+
+
+def get_channel_callback():
+    """Returns the installed channel callback, or None."""
+    return _channel_callback
+
+
+def set_schedule_callback(callback):
+    """Installs ``callback(prev, next)``, called right before every switch from tasklet
+    ``prev`` to tasklet ``next`` (``getcurrent()`` is still ``prev``), whether by
+    ``schedule()``, a channel, ``run()``, a tasklet's end or preemption, for every thread; None
+    removes it. Returns the previous callback (or None). An exception it raises is reported
+    through ``sys.unraisablehook`` and the switch goes on. A tasklet switch inside it raises
+    ``RuntimeError``."""
+    global _schedule_callback
+    if callback is not None and not callable(callback):
+        raise TypeError("schedule callback must be callable")
+    old, _schedule_callback = _schedule_callback, callback
+    return old
+
+
+def get_schedule_callback():
+    """Returns the installed schedule callback, or None."""
+    return _schedule_callback
+
+
+def _live_scheduler(thread_id):
+    s = _schedulers.get(thread_id)
+    if s is None:
+        return None
+    t = s.thread()
+    if t is None or not t.is_alive():
+        return None  # a thread that ended (its id may be reused)
+    return s
+
+
+def get_thread_info(thread_id=None):
+    """Returns ``(main, current, runcount)`` for the thread with that id (default: this
+    thread): its main tasklet, its current tasklet and its number of runnable tasklets. A thread
+    that has not used tasklets yet gives ``(None, None, 0)``; an id that is no running thread's
+    raises ``RuntimeError``."""
+    if thread_id is None or thread_id == threading.get_ident():
+        s = _sched()
+    else:
+        if thread_id not in sys._current_frames():
+            raise RuntimeError("Thread id not found")
+        s = _live_scheduler(thread_id)
+        if s is None:
+            return (None, None, 0)
+    n = len(s.runnables)
+    return (s.main, s.current if n else None, n)
+
+
+def _threads():
+    ids = list(sys._current_frames())
+    main = threading.main_thread().ident
+    if main in ids:
+        ids.remove(main)
+        ids.insert(0, main)
+    return ids
+
+
+_MODULE_ATTRIBUTES = {
+    "current": lambda: _sched().current,
+    "main": lambda: _sched().main,
+    "runcount": lambda: len(_sched().runnables),
+    "threads": _threads,
+    "uncollectables": lambda: [t for t in list(_started) if t.alive],
+}
+
+
+def __getattr__(name):
+    """Stackless's dynamic module attributes, per thread: ``current``, ``main``, ``runcount``
+    (as getcurrent(), getmain(), getruncount()), ``threads`` (ids of the running threads, the
+    main thread first) and ``uncollectables`` (tasklets, of every thread, that have started and
+    not ended: their suspended stacks keep them alive until they end or are killed)."""
+    get = _MODULE_ATTRIBUTES.get(name)
+    if get is None:
+        raise AttributeError("module %r has no attribute %r" % (__name__, name))
+    return get()
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_MODULE_ATTRIBUTES))
 
 
 class atomic:
@@ -662,7 +932,7 @@ def _on_preempt():
         # point; the next check comes after the next budget of ticks.
         return False
     me = s.current
-    if me is s.main or me._atomic or me._blocked_on is not None:
+    if me is s.main or me._atomic or me._blocked_on is not None or s.switch_trap or s.schedlock:
         return False
     try:
         if s.preempt[0] == "time":
@@ -761,14 +1031,41 @@ class channel:
     """A rendezvous point between tasklets: ``send()`` blocks until a receiver takes the value,
     ``receive()`` until a sender brings one. ``balance`` counts waiting senders (positive) or
     receivers (negative). ``preference`` decides who runs on when a waiting partner is found:
-    -1 (the default) the receiver, 1 the sender, 0 neither (the woken one is queued)."""
+    -1 (the default) the receiver, 1 the sender, 0 neither (the woken one is queued);
+    ``schedule_all`` overrides it: both are queued and the next runnable tasklet runs."""
 
     def __init__(self):
         self._waiters = deque()  # (tasklet, value or bomb) for senders, (tasklet, None) receivers
         self._balance = 0
-        self.preference = -1
+        self._preference = -1
+        self._schedule_all = False
         self.closing = False
-        self.schedule_all = False
+
+    @property
+    def preference(self):
+        """-1 (the default): prefer the receiver; 1: prefer the sender; 0: prefer neither. The
+        preferred side of a send or receive that finds a partner waiting is the one that runs on
+        at once. Any integer can be assigned; it is stored as its sign (-1, 0 or 1)."""
+        return self._preference
+
+    @preference.setter
+    def preference(self, value):
+        if not isinstance(value, int):
+            raise TypeError("preference must be set to an integer")
+        self._preference = (value > 0) - (value < 0)
+
+    @property
+    def schedule_all(self):
+        """When True, overrides ``preference``: a send or receive that finds a partner waiting
+        queues the partner at the end of the run queue and schedules (the caller goes to the
+        end too, the next runnable tasklet runs). An integer or bool, stored as a bool."""
+        return self._schedule_all
+
+    @schedule_all.setter
+    def schedule_all(self, value):
+        if not isinstance(value, int):
+            raise TypeError("schedule_all must be set to a bool or integer")
+        self._schedule_all = bool(value)
 
     # balance/state
 
@@ -786,6 +1083,15 @@ class channel:
     def queue(self):
         """The first tasklet waiting on the channel, or None."""
         return self._waiters[0][0] if self._waiters else None
+
+    def _neighbour(self, t, step):
+        """The tasklet ``step`` places from ``t`` in the queue of waiting tasklets, or None."""
+        w = self._waiters
+        for i, (x, _) in enumerate(w):
+            if x is t:
+                j = i + step
+                return w[j][0] if 0 <= j < len(w) else None
+        return None
 
     def _refresh(self):
         n = len(self._waiters)
@@ -837,17 +1143,35 @@ class channel:
             n += 1
         return n
 
+    def _notify(self, s, me, sending, willblock):
+        """Calls the channel callback (if any) before the action; its exception propagates."""
+        cb = _channel_callback
+        if cb is None:
+            return
+        if s.schedlock:
+            raise RuntimeError("Recursive channel call due to callbacks!")
+        s.schedlock = True
+        try:
+            cb(self, me, sending, willblock)
+        finally:
+            s.schedlock = False
+
     def _send(self, value):
         s = _sched()
         me = s.current
-        if self._balance < 0:
+        cando = self._balance < 0
+        self._notify(s, me, True, not cando)
+        if cando:
             self._check_thread(s)
+            if self._schedule_all or self._preference < 0:
+                _check_switch(s)
             receiver, _ = self._waiters.popleft()
             self._balance += 1
             receiver._blocked_on = None
             receiver.tempval = value
-            self._wake(s, me, receiver, run_woken=self.preference < 0)
+            self._wake(s, me, receiver, run_woken=self._preference < 0)
             return None
+        self._check_block(me)
         if self.closing:
             raise ValueError("send() on a closed channel")
         self._block(s, me, +1, value)
@@ -857,13 +1181,18 @@ class channel:
         """Receives a value, blocking until a sender brings one."""
         s = _sched()
         me = s.current
-        if self._balance > 0:
+        cando = self._balance > 0
+        self._notify(s, me, False, not cando)
+        if cando:
             self._check_thread(s)
+            if self._schedule_all or self._preference > 0:
+                _check_switch(s)
             sender, value = self._waiters.popleft()
             self._balance -= 1
             sender._blocked_on = None
-            self._wake(s, me, sender, run_woken=self.preference > 0)
+            self._wake(s, me, sender, run_woken=self._preference > 0)
         else:
+            self._check_block(me)
             if self.closing:
                 raise _ChannelClosed("receive() on a closed channel")
             self._block(s, me, -1, None)
@@ -871,6 +1200,11 @@ class channel:
         if isinstance(value, bomb):
             value.raise_()
         return value
+
+    @staticmethod
+    def _check_block(me):
+        if me._block_trap:
+            raise RuntimeError("this tasklet does not like to be blocked (block_trap is set)")
 
     def _check_thread(self, s):
         if self._waiters[0][0]._sched is not s:
@@ -881,9 +1215,17 @@ class channel:
         preferred side): it goes right after ``me`` and runs now, ``me`` is then at the end of
         the run queue (channels page: "the receiver will be activated immediately, and the
         sender is put at the end of the runnables list"). Otherwise it goes to the end and
-        ``me`` goes on."""
+        ``me`` goes on. ``schedule_all`` overrides: ``woken`` goes to the end, then ``me``
+        schedules (goes to the end after it; the next runnable tasklet runs)."""
         q = s.runnables
-        if run_woken:
+        if self._schedule_all:
+            if me not in q:
+                q.appendleft(me)
+            q.append(woken)
+            q.make_head(me)
+            q.rotate_head_to_back()
+            _switch_to(s, q[0])
+        elif run_woken:
             if me not in q:
                 q.appendleft(me)
             q.insert_after(me, woken)
@@ -893,6 +1235,9 @@ class channel:
             q.append(woken)
 
     def _block(self, s, me, direction, value):
+        q = s.runnables
+        if me is not s.main or len(q) > (1 if me in q else 0):
+            _check_switch(s)  # (else: the main tasklet's deadlock error, no switch)
         self._waiters.append((me, value))
         self._balance += direction
         me._blocked_on = self

@@ -9,16 +9,29 @@ __all__ = [
     "atomic",
     "bomb",
     "channel",
+    "get_channel_callback",
+    "get_schedule_callback",
+    "get_thread_info",
     "getcurrent",
     "getmain",
     "getruncount",
     "run",
     "schedule",
     "schedule_remove",
+    "set_channel_callback",
+    "set_schedule_callback",
+    "switch_trap",
     "tasklet",
 ]
 
 TIMESLICE_CHECK_TICKS: int
+
+# Dynamic module attributes (a module-level __getattr__), per thread.
+current: tasklet
+main: tasklet
+runcount: int
+threads: list[int]
+uncollectables: list[tasklet]
 
 class TaskletExit(SystemExit):
     """Raised in a tasklet by ``tasklet.kill()``; a tasklet that ends with it ends quietly.
@@ -78,6 +91,17 @@ class tasklet:
     def atomic(self) -> bool:
         """True while the tasklet must not be preempted."""
     @property
+    def block_trap(self) -> bool:
+        """When True, an operation that would block the tasklet on a channel raises RuntimeError."""
+    @block_trap.setter
+    def block_trap(self, flag: bool) -> None: ...
+    @property
+    def next(self) -> tasklet | None:
+        """The next tasklet in the run queue (a ring) or, while blocked, in the channel's queue."""
+    @property
+    def prev(self) -> tasklet | None:
+        """The previous tasklet in the run queue (a ring) or, while blocked, in the channel's queue."""
+    @property
     def alive(self) -> bool:
         """True from setup until the tasklet ends."""
     @property
@@ -102,10 +126,18 @@ class tasklet:
 class channel:
     """A rendezvous point between tasklets of one OS thread."""
 
-    preference: int
     closing: bool
-    schedule_all: bool
     def __init__(self) -> None: ...
+    @property
+    def preference(self) -> int:
+        """-1 prefer the receiver (default), 1 the sender, 0 neither; stored as the sign."""
+    @preference.setter
+    def preference(self, value: int) -> None: ...
+    @property
+    def schedule_all(self) -> bool:
+        """When True, every send/receive that finds a partner schedules (overrides preference)."""
+    @schedule_all.setter
+    def schedule_all(self, value: int) -> None: ...
     @property
     def balance(self) -> int:
         """Senders waiting (positive) or receivers waiting (negative)."""
@@ -147,11 +179,35 @@ def getmain() -> tasklet:
 def getruncount() -> int:
     """Number of tasklets in the run queue, the running one included."""
 
-def schedule(retval: Any = None) -> Any:
-    """Moves the running tasklet to the end of the run queue and runs the next one."""
+def schedule(retval: Any = ...) -> Any:
+    """Moves the running tasklet to the end of the run queue and runs the next one; returns its
+    tempval (``retval``, default the current tasklet, unless replaced meanwhile)."""
 
-def schedule_remove(retval: Any = None) -> Any:
-    """Removes the running tasklet from the run queue and runs the next one."""
+def schedule_remove(retval: Any = ...) -> Any:
+    """Removes the running tasklet from the run queue and runs the next one; returns as
+    ``schedule()``."""
+
+def switch_trap(delta: int = 0) -> int:
+    """Adds ``delta`` to this thread's switch trap level; returns the previous level."""
+
+def set_channel_callback(
+    callback: Callable[[channel, tasklet, bool, bool], object] | None,
+) -> Callable[[channel, tasklet, bool, bool], object] | None:
+    """Installs the channel callback (None removes it); returns the previous one."""
+
+def get_channel_callback() -> Callable[[channel, tasklet, bool, bool], object] | None:
+    """Returns the installed channel callback, or None."""
+
+def set_schedule_callback(
+    callback: Callable[[tasklet, tasklet], object] | None,
+) -> Callable[[tasklet, tasklet], object] | None:
+    """Installs the schedule callback (None removes it); returns the previous one."""
+
+def get_schedule_callback() -> Callable[[tasklet, tasklet], object] | None:
+    """Returns the installed schedule callback, or None."""
+
+def get_thread_info(thread_id: int | None = None) -> tuple[tasklet | None, tasklet | None, int]:
+    """``(main, current, runcount)`` of the thread with that id (default: this thread)."""
 
 def run(
     timeout: int = 0,
