@@ -9,6 +9,15 @@ import pytest
 from uthread import getcurrent, greenlet
 
 
+@pytest.fixture(autouse=True)
+def sigint_raises_keyboard_interrupt():
+    """Python's own SIGINT handler for each test: a process started in the background (`make test
+    &`, a non-interactive shell's job) inherits SIGINT ignored, and then Python installs none."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
 def test_keyboard_interrupt_inside_greenlet_propagates_to_parent():
     def body():
         _thread.interrupt_main()
