@@ -1,4 +1,4 @@
-//! Errors of the Rust API. Each variant maps to one fixed C status code (see `ffi::status`).
+//! Errors of the Rust API. Each variant maps to one fixed C status code (`ffi::coro_status_code`).
 
 use core::ffi::CStr;
 use core::fmt;
