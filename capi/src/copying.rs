@@ -139,10 +139,9 @@ unsafe fn save_occupant(sh: &SharedStack) {
         let top = sh.stack.top() as usize;
         let words = (top - sp as usize) / core::mem::size_of::<usize>();
         // Its frames' redzones are poisoned in ASan's shadow, and an instrumented copy loop
-        // would report reading them. The restore unpoisons the whole stack anyway.
-        if let Some(asan) = crate::tools::AsanFibers::get() {
-            asan.unpoison(crate::tools::StackBounds { bottom: sp as *const _, size: top - sp as usize });
-        }
+        // would report reading them (the range is mapped: the occupant's live frames). The
+        // restore unpoisons the whole stack anyway.
+        crate::tools::asan_unpoison(sp, top - sp as usize);
         let image = &mut *(*occ).image.get();
         image.clear();
         image.reserve_exact(words);
@@ -160,11 +159,8 @@ unsafe fn restore(to: *mut Block, sh: &SharedStack) {
     // SAFETY: per the contract.
     unsafe {
         // The previous occupants' frames left their redzones in ASan's shadow; the arriving frames
-        // (and what they push next) must not inherit them.
-        if let Some(asan) = crate::tools::AsanFibers::get() {
-            let bounds = crate::tools::StackBounds { bottom: sh.stack.bottom().cast(), size: sh.stack.usable() };
-            asan.unpoison(bounds);
-        }
+        // (and what they push next) must not inherit them. The range is the mapped shared stack.
+        crate::tools::asan_unpoison(sh.stack.bottom(), sh.stack.usable());
         let sp = (*to).saved_sp.get();
         // Memcheck has marked parts of the shared stack inaccessible as earlier occupants'
         // stack pointers moved; the arriving frames and whatever they push below them are fine.

@@ -178,8 +178,8 @@ impl AsanFibers {
 /// are poisoned, and a plain copy of them would be reported.
 ///
 /// # Safety
-/// `[addr, addr + len)` is mapped memory of this process.
-#[allow(dead_code)]
+/// `[addr, addr + len)` is mapped stack memory of this process that no running code uses as
+/// frames.
 pub(crate) unsafe fn asan_unpoison(addr: *const u8, len: usize) {
     if let Some(asan) = AsanFibers::get() {
         // SAFETY: forwarded contract.
