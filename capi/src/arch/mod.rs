@@ -22,6 +22,12 @@
 //! address where the context that last resumed the coroutine saved its stack pointer. The
 //! trampoline's CFI follows it, so gdb's `bt` and other unwinders walk from inside a coroutine
 //! into the coroutine that resumed it. The core keeps it current on every switch.
+//!
+//! Porting to another CPU: add `<cpu>.s` (the routines above) and `<cpu>.rs` (which assembles
+//! it); in this file, the `mod <cpu>` line, the `naked_asm!` arm of `enter_with_hooks!` and
+//! `LINK_OFFSET`; and in `tools.rs`, valgrind's client-request sequence for that CPU. The
+//! `rep movsq` path of `copying.rs` is an optional x86_64 speed-up (other CPUs use the loop); the C
+//! harness in `tests/arch/` needs the CPU's register checks to test the new assembly.
 
 /// The body of a naked `extern "C"` function of three arguments that hands them to
 /// `coro_arch_enter` with the given begin and end hooks (a tail jump: no frame of its own).
@@ -58,7 +64,7 @@ mod x86_64;
 mod aarch64;
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-compile_error!("coro supports x86_64 and aarch64; add capi/src/arch/<cpu>.s and <cpu>.rs to port it");
+compile_error!("coro supports x86_64 and aarch64; to port it, see \"Porting\" in capi/src/arch/mod.rs");
 
 /// The function a fresh stack starts in. It must never return: it ends with a switch away.
 pub(crate) type StackEntry = unsafe extern "C" fn(data: *mut u8, value: usize) -> !;
