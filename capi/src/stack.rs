@@ -11,7 +11,7 @@
 //!    whatever the count. An overflow faults at once and is reported by name (`overflow.rs`).
 //! 2. *Guard page*: elsewhere, `mprotect(PROT_NONE)` on the same range, which splits the mapping
 //!    (two more mappings per stack); used while the process's mapping budget allows.
-//! 3. *Canary*: beyond that budget, the lowest bytes of the slot hold a known pattern that is
+//! 3. *Canary*: beyond that budget, the lowest bytes of the usable stack hold a known pattern that is
 //!    checked every time the coroutine switches out; a damaged canary is reported by name and the
 //!    process aborts. This detects an overflow at the next switch, after the write happened.
 //!
