@@ -227,6 +227,12 @@ def _sched():
     return s
 
 
+def _others_runnable(q, me):
+    """True if the run queue ``q`` holds a tasklet other than ``me``: an operation of ``me``
+    would then switch."""
+    return len(q) > (1 if me in q else 0)
+
+
 def _check_switch(s):
     """Raises ``RuntimeError`` if this thread may not switch tasklets now: under
     ``switch_trap()``, or inside a channel or schedule callback. Called before an operation
@@ -744,7 +750,7 @@ def schedule(retval=_CURRENT):
     if retval is _CURRENT:
         retval = me
     q = s.runnables
-    if len(q) > (1 if me in q else 0):
+    if _others_runnable(q, me):
         _check_switch(s)
     old, me.tempval = me.tempval, retval
     if q and q[0] is me:
@@ -772,7 +778,7 @@ def schedule_remove(retval=_CURRENT):
     if retval is _CURRENT:
         retval = me
     q = s.runnables
-    if not (me is s.main and len(q) <= (1 if me in q else 0)):
+    if me is not s.main or _others_runnable(q, me):
         _check_switch(s)
     old, me.tempval = me.tempval, retval
     if me in q:
@@ -1236,7 +1242,7 @@ class channel:
 
     def _block(self, s, me, direction, value):
         q = s.runnables
-        if me is not s.main or len(q) > (1 if me in q else 0):
+        if me is not s.main or _others_runnable(q, me):
             _check_switch(s)  # (else: the main tasklet's deadlock error, no switch)
         self._waiters.append((me, value))
         self._balance += direction
