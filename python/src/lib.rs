@@ -1,26 +1,39 @@
 //! `uthread._uthread`: greenlet-compatible micro-threads for CPython on the coro engine.
 //!
-//! - [`greenlet`]: the `greenlet` type (raw ffi: greenlet 3's instance layout) and switching.
-//! - [`capi`]: greenlet 3's C API, the `_C_API` capsule.
+//! - [`greenlet`]: the `greenlet` type (raw ffi: greenlet 3's instance layout) and switching,
+//!   one file per concern (layout, lifecycle, switch, the Python type).
+//! - [`capsule`]: greenlet 3's C API, the `_C_API` capsule.
+//! - [`thread`]: per-OS-thread state, and the cleanup of greenlets whose thread exited.
+//! - [`preempt`]: the preemption hook of `uthread.stackless`.
+//! - [`pystate`]: the interface of `pystate.c`, the C shim that saves and restores the
+//!   per-uthread part of CPython's thread state.
+//! - [`pyversion`]: every CPython version difference the Rust side sees; with `pystate.c`, the
+//!   only files of python/src that may test the version (`ci/lint-version-isolation.sh`).
+//! - [`object`]: owned-reference helpers over raw `PyObject` pointers.
+//! - [`panic_boundary`]: [`abort_on_panic`], which every function called from C runs through.
 //! - [`unwind_barrier`]: calls into Python from a uthread's bottom, so that an uncaught C++
 //!   exception ends in `std::terminate` (as in greenlet), not in the engine's `catch_unwind`.
-//! - [`thread`]: per-OS-thread state, and the cleanup of greenlets whose thread exited.
-//! - [`pystate`]: the interface of `pystate.c`, the C shim that saves and restores the
-//!   per-uthread part of CPython's thread state (every CPython version difference lives there).
 //!
-//! The module functions and exceptions use pyo3 normally.
+//! This file: the module-level functions (`getcurrent`, `settrace`, … ; pyo3, but for
+//! `getcurrent`, a plain C function) and exceptions, and the module's initialization.
 #![deny(unsafe_op_in_unsafe_fn)]
 
-mod capi;
+mod capsule;
 mod greenlet;
 mod object;
+mod panic_boundary;
 mod preempt;
 mod pystate;
+mod pyversion;
 mod thread;
 mod unwind_barrier;
 
+use crate::object::new_ref_or_none;
+use crate::panic_boundary::abort_on_panic;
+use core::ptr::null_mut;
 use pyo3::create_exception;
 use pyo3::exceptions::{PyBaseException, PyException, PyValueError};
+use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::sync::atomic::Ordering;
@@ -46,19 +59,70 @@ use error_type::error;
 
 /// `getcurrent()`, as a plain `METH_NOARGS` C function: it is called often (every event loop
 /// asks it on every turn), so it skips pyo3's argument handling.
+///
+/// # Safety
+/// Called by the interpreter through its method definition, with the GIL held.
 unsafe extern "C" fn getcurrent(
     _module: *mut pyo3::ffi::PyObject,
     _: *mut pyo3::ffi::PyObject,
 ) -> *mut pyo3::ffi::PyObject {
-    match std::panic::catch_unwind(|| {
-        // SAFETY: called by the interpreter with the GIL held.
-        unsafe { greenlet::getcurrent() }
-    }) {
-        Ok(r) => r,
-        Err(_) => {
-            eprintln!("uthread: internal error (Rust panic) in getcurrent(); aborting");
-            std::process::abort()
+    // SAFETY: called by the interpreter with the GIL held.
+    abort_on_panic("getcurrent()", || unsafe { current_greenlet() })
+}
+
+/// What `getcurrent()` returns: a new reference to the running greenlet.
+///
+/// # Safety
+/// GIL held.
+pub(crate) unsafe fn current_greenlet() -> *mut ffi::PyObject {
+    // SAFETY: GIL held (the contract); the thread's state from `get_maintained` is live and its
+    // `current` is a strong reference it holds, so it is live to incref.
+    unsafe {
+        if pyversion::is_finalizing() {
+            greenlet::raise(ffi::PyExc_RuntimeError, "greenlet is being finalized");
+            return null_mut();
         }
+        let Ok(ts) = thread::get_maintained() else { return null_mut() };
+        let c = (*ts).current;
+        ffi::Py_INCREF(c);
+        c
+    }
+}
+
+/// What `settrace(callback)` does: stores `f` (None: no trace function) and returns the
+/// previous callback (new reference, None if none).
+///
+/// # Safety
+/// GIL held; `f` borrowed.
+unsafe fn swap_tracefunc(f: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    // SAFETY: GIL held (the contract); the thread's state is live, its `tracefunc` slot owns null
+    // or a strong reference, which is handed to the caller.
+    unsafe {
+        let Ok(ts) = thread::get_maintained() else { return null_mut() };
+        let new = if f == ffi::Py_None() {
+            null_mut()
+        } else {
+            ffi::Py_INCREF(f);
+            f
+        };
+        let old = core::mem::replace(&mut (*ts).tracefunc, new);
+        if old.is_null() {
+            new_ref_or_none(null_mut())
+        } else {
+            old
+        }
+    }
+}
+
+/// What `gettrace()` returns: the current callback (new reference) or None.
+///
+/// # Safety
+/// GIL held.
+unsafe fn tracefunc() -> *mut ffi::PyObject {
+    // SAFETY: GIL held (the contract); the slot holds null or a live strong reference.
+    unsafe {
+        let Ok(ts) = thread::get_maintained() else { return null_mut() };
+        new_ref_or_none((*ts).tracefunc)
     }
 }
 
@@ -69,8 +133,8 @@ unsafe extern "C" fn getcurrent(
 /// removed and its exception is raised in the greenlet being switched to.
 #[pyfunction]
 fn settrace<'py>(py: Python<'py>, callback: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    // SAFETY: as above; `callback` is borrowed for the call.
-    unsafe { Bound::from_owned_ptr_or_err(py, greenlet::settrace(callback.as_ptr())) }
+    // SAFETY: a pyfunction runs with the GIL held; `callback` is borrowed for the call.
+    unsafe { Bound::from_owned_ptr_or_err(py, swap_tracefunc(callback.as_ptr())) }
 }
 
 /// gettrace() -> callback or None
@@ -78,8 +142,8 @@ fn settrace<'py>(py: Python<'py>, callback: &Bound<'py, PyAny>) -> PyResult<Boun
 /// Returns this thread's greenlet trace function.
 #[pyfunction]
 fn gettrace(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
-    // SAFETY: as above.
-    unsafe { Bound::from_owned_ptr_or_err(py, greenlet::gettrace()) }
+    // SAFETY: a pyfunction runs with the GIL held.
+    unsafe { Bound::from_owned_ptr_or_err(py, tracefunc()) }
 }
 
 /// get_pending_cleanup_count() -> int
@@ -102,8 +166,8 @@ fn get_total_main_greenlets() -> usize {
 /// get_tstate_trash_delete_nesting() -> int
 ///
 /// Test support, as in greenlet's ``_greenlet`` on CPython before 3.13: the running uthread's
-/// trash-can nesting depth (each uthread has its own; 0 outside deallocation chains).
-#[cfg(not(Py_3_13))]
+/// trash-can nesting depth (each uthread has its own; 0 outside deallocation chains). Only in the
+/// module where the interpreter has that counter ([`pyversion::HAS_TRASH_DELETE_NESTING`]).
 #[pyfunction]
 fn get_tstate_trash_delete_nesting() -> i32 {
     // SAFETY: a pyfunction runs with the GIL held on the calling thread.
@@ -202,9 +266,9 @@ fn _uthread(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // SAFETY: as above.
     m.add("UnswitchableGreenlet", unsafe { Bound::from_borrowed_ptr(py, unswitchable.cast()) })?;
     m.add("GreenletExit", &exit)?;
-    // greenlet's C API (greenlet.h): the capsule `greenlet._C_API` (see capi.rs).
+    // greenlet's C API (greenlet.h): the capsule `greenlet._C_API` (see capsule.rs).
     // SAFETY: attached, after `greenlet::init`.
-    m.add("_C_API", unsafe { Bound::from_owned_ptr_or_err(py, capi::capsule())? })?;
+    m.add("_C_API", unsafe { Bound::from_owned_ptr_or_err(py, capsule::capsule())? })?;
     m.add("error", &err)?;
     // Leaked: the interpreter keeps pointing to it for the life of the process.
     let def = Box::leak(Box::new(pyo3::ffi::PyMethodDef {
@@ -224,8 +288,9 @@ fn _uthread(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(gettrace, m)?)?;
     m.add_function(wrap_pyfunction!(get_pending_cleanup_count, m)?)?;
     m.add_function(wrap_pyfunction!(get_total_main_greenlets, m)?)?;
-    #[cfg(not(Py_3_13))]
-    m.add_function(wrap_pyfunction!(get_tstate_trash_delete_nesting, m)?)?;
+    if pyversion::HAS_TRASH_DELETE_NESTING {
+        m.add_function(wrap_pyfunction!(get_tstate_trash_delete_nesting, m)?)?;
+    }
     m.add_function(wrap_pyfunction!(stack_size, m)?)?;
     m.add_function(wrap_pyfunction!(set_thread_local, m)?)?;
     m.add_function(wrap_pyfunction!(enable_optional_cleanup, m)?)?;

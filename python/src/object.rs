@@ -77,21 +77,6 @@ pub unsafe fn new_ref_or_none(p: *mut ffi::PyObject) -> *mut ffi::PyObject {
     p
 }
 
-/// `Py_SET_REFCNT`, which pyo3-ffi does not provide.
-///
-/// # Safety
-/// `o` is live, not immortal, and the GIL is held.
-pub unsafe fn set_refcnt(o: *mut ffi::PyObject, n: ffi::Py_ssize_t) {
-    #[cfg(Py_3_12)]
-    unsafe {
-        (*o).ob_refcnt.ob_refcnt = n
-    };
-    #[cfg(not(Py_3_12))]
-    unsafe {
-        (*o).ob_refcnt = n
-    };
-}
-
 /// A raised exception taken out of the interpreter's error indicator: `(type, value, traceback)`,
 /// normalized (the value is an instance of the type).
 pub struct Fetched {

@@ -29,14 +29,14 @@
 //! returns normally and the interpreter raises it at the interrupted code's next instruction
 //! through its asynchronous-exception slot, as it raises a signal handler's exception.
 
+use crate::panic_boundary::abort_on_panic;
+use crate::{pystate, pyversion};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use std::cell::Cell;
 use std::ffi::c_int;
-#[cfg(Py_3_12)]
-use std::sync::atomic::AtomicI32;
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// The hook state of one OS thread.
@@ -80,56 +80,20 @@ thread_local! {
 
 /// Threads armed right now (3.12+: the monitoring tool is registered while this is non-zero).
 static ARMED_THREADS: AtomicUsize = AtomicUsize::new(0);
-/// The `sys.monitoring` tool id in use, or -1.
-#[cfg(Py_3_12)]
+/// The `sys.monitoring` tool id in use, or -1 (always -1 before 3.12).
 static TOOL_ID: AtomicI32 = AtomicI32::new(-1);
 /// The `_preempt_tick` function object (owned by the module; lives as long as the process).
 static TICK_FN: AtomicPtr<ffi::PyObject> = AtomicPtr::new(std::ptr::null_mut());
 
-/// `tstate->tracing -= 1` / `+= 1`, with the version's own bookkeeping.
+/// Leaves (`enter` false) or re-enters the calling thread's tracing guard (`pystate.c` does it
+/// the version's way; on 3.10 `cframe->use_tracing` stays as the interpreter left it while
+/// calling the hook, 0, and is recomputed whenever a uthread is switched in).
 ///
 /// # Safety
 /// Attached to the interpreter (GIL held) on the thread whose state this is.
-#[cfg(Py_3_11)]
 unsafe fn adjust_tracing(enter: bool) {
-    // SAFETY: per the contract; both functions are public API from 3.11.
-    unsafe {
-        let ts = ffi::PyThreadState_Get();
-        if enter {
-            ffi::PyThreadState_EnterTracing(ts);
-        } else {
-            ffi::PyThreadState_LeaveTracing(ts);
-        }
-    }
-}
-
-/// The start of 3.10's `struct _ts` (Include/cpython/pystate.h) up to `tracing`: 3.10 has no
-/// public function for it. Only 64-bit targets are supported, and 3.10's layout is frozen.
-#[cfg(not(Py_3_11))]
-#[repr(C)]
-struct ThreadStatePrefix310 {
-    prev: *mut std::ffi::c_void,
-    next: *mut std::ffi::c_void,
-    interp: *mut std::ffi::c_void,
-    frame: *mut std::ffi::c_void,
-    recursion_depth: c_int,
-    recursion_headroom: c_int,
-    stackcheck_counter: c_int,
-    tracing: c_int,
-}
-
-/// As the 3.11+ version. On 3.10 `cframe->use_tracing` stays as the interpreter left it while
-/// calling the hook (0); `pystate.c` recomputes it whenever a uthread is switched in.
-///
-/// # Safety
-/// Attached to the interpreter (GIL held) on the thread whose state this is; CPython 3.10.
-#[cfg(not(Py_3_11))]
-unsafe fn adjust_tracing(enter: bool) {
-    // SAFETY: the current thread state is live, and a 3.10 PyThreadState starts with the prefix.
-    unsafe {
-        let ts = ffi::PyThreadState_Get().cast::<ThreadStatePrefix310>();
-        (*ts).tracing += if enter { 1 } else { -1 };
-    }
+    // SAFETY: per the contract; the current thread state is live.
+    unsafe { pystate::adjust_tracing(ffi::PyThreadState_Get(), enter) }
 }
 
 /// One tick. Returns 0, or -1 with an exception set (raised where the tick happened).
@@ -198,17 +162,6 @@ unsafe fn tick() -> c_int {
     0
 }
 
-/// Aborts on a Rust panic: nothing may unwind into the interpreter.
-fn no_unwind<T>(f: impl FnOnce() -> T) -> T {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-        Ok(v) => v,
-        Err(_) => {
-            eprintln!("uthread: internal error (Rust panic) in the preemption hook; aborting");
-            std::process::abort()
-        }
-    }
-}
-
 /// `_preempt_tick(*args)`: the `sys.monitoring` callback (3.12+). Returns None.
 ///
 /// # Safety
@@ -218,7 +171,7 @@ unsafe extern "C" fn tick_fn(
     _args: *mut *mut ffi::PyObject,
     _nargs: ffi::Py_ssize_t,
 ) -> *mut ffi::PyObject {
-    no_unwind(|| {
+    abort_on_panic("the preemption hook", || {
         // SAFETY: per the contract.
         if unsafe { tick() } < 0 {
             return std::ptr::null_mut();
@@ -228,11 +181,11 @@ unsafe extern "C" fn tick_fn(
     })
 }
 
-/// The C trace function (3.10/3.11): counts `call` and `line` events.
+/// The C trace function (before 3.12: without [`pyversion::HAS_SYS_MONITORING`]): counts `call`
+/// and `line` events.
 ///
 /// # Safety
 /// Called by the interpreter as a `Py_tracefunc` with the GIL held.
-#[cfg(not(Py_3_12))]
 unsafe extern "C" fn trace_fn(
     _obj: *mut ffi::PyObject,
     _frame: *mut ffi::PyFrameObject,
@@ -243,13 +196,12 @@ unsafe extern "C" fn trace_fn(
         return 0;
     }
     // SAFETY: per the contract.
-    no_unwind(|| unsafe { tick() })
+    abort_on_panic("the preemption hook", || unsafe { tick() })
 }
 
 /// Installs the interpreter hook for the calling thread.
 fn install(py: Python<'_>) -> PyResult<()> {
-    #[cfg(Py_3_12)]
-    {
+    if pyversion::HAS_SYS_MONITORING {
         if ARMED_THREADS.load(Ordering::Relaxed) == 0 {
             let mon = py.import("sys")?.getattr("monitoring")?;
             let mut tool = None;
@@ -273,9 +225,7 @@ fn install(py: Python<'_>) -> PyResult<()> {
             mon.call_method1("set_events", (tool, jump.bitor(&start)?))?;
             TOOL_ID.store(tool, Ordering::Relaxed);
         }
-    }
-    #[cfg(not(Py_3_12))]
-    {
+    } else {
         if !py.import("sys")?.call_method0("gettrace")?.is_none() {
             return Err(PyRuntimeError::new_err(
                 "preemption on CPython before 3.12 uses this thread's trace function, and a tracer \
@@ -292,8 +242,7 @@ fn install(py: Python<'_>) -> PyResult<()> {
 /// Removes what [`install`] did for the calling thread.
 fn uninstall(py: Python<'_>) -> PyResult<()> {
     let left = ARMED_THREADS.fetch_sub(1, Ordering::Relaxed) - 1;
-    #[cfg(Py_3_12)]
-    {
+    if pyversion::HAS_SYS_MONITORING {
         if left == 0 {
             let tool = TOOL_ID.swap(-1, Ordering::Relaxed);
             if tool >= 0 {
@@ -306,10 +255,7 @@ fn uninstall(py: Python<'_>) -> PyResult<()> {
                 mon.call_method1("free_tool_id", (tool,))?;
             }
         }
-    }
-    #[cfg(not(Py_3_12))]
-    {
-        let _ = (py, left);
+    } else {
         // SAFETY: GIL held; clears the calling thread's C trace function (ours).
         unsafe { ffi::PyEval_SetTrace(None, std::ptr::null_mut()) };
     }

@@ -1,7 +1,9 @@
 /*
  * pystate.c: saves and restores the per-uthread part of PyThreadState around switches.
- * Every CPython version difference of the uthread extension is in this file. See pystate.h for
- * the model and the calling protocol.
+ * Every CPython version difference of the uthread extension is in this file, but for those the
+ * Rust side sees in public API (python/src/pyversion.rs); ci/lint-version-isolation.sh keeps
+ * version checks out of the rest of python/src. See pystate.h for the model and the calling
+ * protocol.
  *
  * Public headers cover nearly everything: the PyThreadState fields touched here are declared in
  * Include/cpython/pystate.h of each version. The exception is uthread_pystate_release_abandoned,
@@ -994,6 +996,22 @@ uthread_pystate_ts_trash_delete_nesting(PyThreadState *ts)
 #else
     (void)ts;
     return -1;
+#endif
+}
+
+void
+uthread_pystate_ts_adjust_tracing(PyThreadState *ts, int enter)
+{
+#if UT_PY311
+    if (enter) {
+        PyThreadState_EnterTracing(ts);
+    } else {
+        PyThreadState_LeaveTracing(ts);
+    }
+#else
+    /* 3.10 has no function for it; cframe->use_tracing is left alone (ut_update_use_tracing
+     * recomputes it whenever a uthread is switched in). */
+    ts->tracing += enter ? 1 : -1;
 #endif
 }
 

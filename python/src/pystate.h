@@ -1,11 +1,18 @@
 /*
  * pystate.h: the per-uthread part of CPython's PyThreadState, saved and restored around every
- * switch. Every CPython version difference of the uthread extension lives in pystate.c; nothing
- * else in the extension reads or writes PyThreadState fields.
+ * switch. This interface is the same on every supported CPython version; the differences are
+ * behind it, in pystate.c. pystate.c is the only code of the extension that reads or writes
+ * PyThreadState fields or interpreter frames, and with python/src/pyversion.rs (the differences
+ * the Rust side sees: public API that appeared, changed or moved) it holds every CPython version
+ * difference of the extension; ci/lint-version-isolation.sh keeps version checks out of every
+ * other file of python/src, this header included.
  *
  * Supported: CPython 3.10, 3.11, 3.12, 3.13 with the GIL (not the free-threaded build, not the
  * limited API). pystate.c must be compiled against the headers of the exact minor version it runs
- * on (only public headers are used: no Py_BUILD_CORE, no internal/ headers).
+ * on, and with that version's internal headers on the include path (python/build.rs adds
+ * <include>/internal): on 3.11+ it defines the core-build macro and includes pycore_frame.h to
+ * read three fields of interpreter frames (see the top of pystate.c). This header itself includes
+ * only Python.h.
  *
  * The model. Every uthread (coroutine) has its own C stack, so the interpreter state that lives
  * on or points into a C stack, and the state that describes "the current call stack", has to be
@@ -177,6 +184,11 @@ void uthread_pystate_ts_set_context(PyThreadState *ts, PyObject *ctx);
  * 3.13, which has no separate counter. For greenlet's get_tstate_trash_delete_nesting(). */
 int uthread_pystate_ts_trash_delete_nesting(PyThreadState *ts);
 
+/* Enters (`enter` non-zero) or leaves the per-thread `tracing` guard of `ts`, as 3.11+'s
+ * PyThreadState_EnterTracing/LeaveTracing do (3.10: ts->tracing += 1 / -= 1, use_tracing left as
+ * it is). For a hook called inside the guard that runs Python code which may switch uthreads. */
+void uthread_pystate_ts_adjust_tracing(PyThreadState *ts, int enter);
+
 /* Optional, before begin: the usable size of the uthread's C stack, so that 3.12+ give it a C
  * recursion budget that fits (about one unit per 800 bytes, never more than CPython's own limit;
  * deep C recursion then raises RecursionError instead of overflowing the stack). 0, or not calling
@@ -204,7 +216,7 @@ void uthread_pystate_drain_pool(void);
  * ImportError set. Call once at module init. */
 int uthread_pystate_check_runtime(void);
 
-/* The PY_VERSION_HEX this file was compiled against. */
+/* The version (as a hex version number, e.g. 0x030D00F0) pystate.c was compiled against. */
 unsigned long uthread_pystate_compiled_version(void);
 
 #ifdef __cplusplus

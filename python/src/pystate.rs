@@ -31,17 +31,26 @@ extern "C" {
     fn uthread_pystate_ts_set_context(ts: *mut PyThreadState, ctx: *mut PyObject);
     fn uthread_pystate_check_runtime() -> c_int;
     fn uthread_pystate_drain_pool();
-    #[cfg(not(Py_3_13))]
+    fn uthread_pystate_ts_adjust_tracing(ts: *mut PyThreadState, enter: c_int);
     fn uthread_pystate_ts_trash_delete_nesting(ts: *mut PyThreadState) -> c_int;
 }
 
-/// The trash-can nesting counter of `ts` (3.10-3.12; 3.13 has no such counter).
+/// The trash-can nesting counter of `ts`, or -1 where the interpreter has no such counter (see
+/// [`crate::pyversion::HAS_TRASH_DELETE_NESTING`]).
 ///
 /// # Safety
 /// GIL held; `ts` is the calling thread's state.
-#[cfg(not(Py_3_13))]
 pub unsafe fn trash_delete_nesting(ts: *mut PyThreadState) -> c_int {
     unsafe { uthread_pystate_ts_trash_delete_nesting(ts) }
+}
+
+/// Leaves (`enter` false) or enters the per-thread tracing guard of `ts`, the version's way.
+///
+/// # Safety
+/// GIL held; `ts` is the calling thread's state; every leave is followed by an enter before the
+/// interpreter's own code continues.
+pub unsafe fn adjust_tracing(ts: *mut PyThreadState, enter: bool) {
+    unsafe { uthread_pystate_ts_adjust_tracing(ts, c_int::from(enter)) }
 }
 
 /// Frees the calling thread's pool of data-stack chunks kept for new uthreads (3.11+).
@@ -141,7 +150,7 @@ impl PyState {
     pub unsafe fn clear(self) {
         unsafe {
             // Not while the interpreter shuts down: on 3.10 releasing a frame runs finalizers.
-            if !crate::greenlet::is_finalizing() {
+            if !crate::pyversion::is_finalizing() {
                 uthread_pystate_release_abandoned(self.0);
             }
             uthread_pystate_clear(self.0)

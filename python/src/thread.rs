@@ -16,6 +16,7 @@
 
 use crate::greenlet::{self, Payload};
 use crate::object::{clear, Owned};
+use crate::panic_boundary::abort_on_panic;
 use coro::Coroutine;
 use pyo3::ffi;
 use std::cell::Cell;
@@ -156,7 +157,7 @@ unsafe fn run_deferred(ts: *mut ThreadState, murder: bool) {
         core::mem::take(&mut *d)
     };
     drop(taken.handles);
-    if taken.greenlets.is_empty() || greenlet::is_finalizing() {
+    if taken.greenlets.is_empty() || crate::pyversion::is_finalizing() {
         return;
     }
     // Keep an exception in flight intact around the finalizers we run.
@@ -254,7 +255,7 @@ impl Drop for ExitGuard {
         unsafe {
             let shared: &ThreadShared = &(*ts).shared;
             shared.alive.store(false, Ordering::Release);
-            if ffi::PyInterpreterState_Head().is_null() || greenlet::is_finalizing() {
+            if ffi::PyInterpreterState_Head().is_null() || crate::pyversion::is_finalizing() {
                 // The interpreter is gone (or going): nothing can be released safely. Leak.
                 return;
             }
@@ -360,11 +361,7 @@ extern "C" fn destroy_queued(_: *mut core::ffi::c_void) -> core::ffi::c_int {
         let next = DESTROY_QUEUE.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let Some(SendState(ts)) = next else { break };
         // SAFETY: queued by the exit guard of a thread that no longer runs.
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { destroy(ts) }));
-        if r.is_err() {
-            eprintln!("uthread: panic while releasing an exited thread's greenlets; aborting");
-            std::process::abort();
-        }
+        abort_on_panic("the release of an exited thread's greenlets", || unsafe { destroy(ts) });
     }
     0
 }

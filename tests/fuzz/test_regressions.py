@@ -17,7 +17,7 @@ from program import run_program  # noqa: E402
 PROGRAMS = {
     # Found by the fuzzer: a uthread that dies of GreenletExit (thrown into itself) hands the
     # exception instance up as its result; a NEW parent must then start with no arguments, as in
-    # greenlet 3.5.6 (uthread passed the instance as one argument). Fixed in python/src/greenlet.rs.
+    # greenlet 3.5.6 (uthread passed the instance as one argument). Fixed in python/src/greenlet/.
     "greenlet_exit_result_starts_new_parent": (
         4,
         (("set_parent", 3, 0), ("switch", "main", (), ()), ("switch", "main", (), ()), ("switch", 3, (), ())),

@@ -29,6 +29,7 @@
 
 use crate::greenlet::{self, globals, is_greenlet, Greenlet};
 use crate::object::Owned;
+use crate::panic_boundary::abort_on_panic;
 use core::ffi::{c_int, c_void};
 use core::ptr::null_mut;
 use pyo3::ffi;
@@ -39,14 +40,12 @@ const CAPSULE_NAME: &std::ffi::CStr = c"greenlet._C_API";
 /// Number of pointers in the table (`PyGreenlet_API_pointers`).
 pub const API_POINTERS: usize = 12;
 
-/// Runs `f`, aborting on a Rust panic: no panic may unwind into the C caller.
-fn guard<R>(name: &str, f: impl FnOnce() -> R) -> R {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-        Ok(r) => r,
-        Err(_) => {
-            eprintln!("uthread: internal error (Rust panic) in the greenlet C API ({name}); aborting");
-            std::process::abort()
-        }
+/// Names a C API entry point in the message of [`abort_on_panic`]: "the greenlet C API (name)".
+struct Entry(&'static str);
+
+impl core::fmt::Display for Entry {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "the greenlet C API ({})", self.0)
     }
 }
 
@@ -58,11 +57,13 @@ unsafe fn bad_argument(func: &str, what: &str, o: *mut ffi::PyObject) {
     let got = if o.is_null() {
         "NULL".to_owned()
     } else {
-        // SAFETY: a live object's type name is a NUL-terminated string.
+        // SAFETY: `o` is live (the contract), so its type is too, and a type's `tp_name` is a
+        // NUL-terminated string that lives as long as the type.
         unsafe { std::ffi::CStr::from_ptr((*ffi::Py_TYPE(o)).tp_name) }.to_string_lossy().into_owned()
     };
     let msg = std::ffi::CString::new(format!("{func}: {what} must be a greenlet, not {got}")).expect("no NUL");
-    // SAFETY: GIL held.
+    // SAFETY: GIL held (the contract); `msg` is a NUL-terminated string alive for the call
+    // (CPython copies it).
     unsafe { ffi::PyErr_SetString(ffi::PyExc_TypeError, msg.as_ptr()) };
 }
 
@@ -72,7 +73,8 @@ unsafe fn bad_argument(func: &str, what: &str, o: *mut ffi::PyObject) {
 /// # Safety
 /// GIL held; `o` null or live.
 unsafe fn checked(func: &str, o: *mut ffi::PyObject) -> Option<*mut Greenlet> {
-    // SAFETY: GIL held, `o` live when non-null.
+    // SAFETY: GIL held (the contract); `is_greenlet` is only asked about a non-null `o`, which is
+    // then live, and `Greenlet::of` only about a greenlet, whose `pimpl` slot it reads.
     unsafe {
         if o.is_null() || !is_greenlet(o) {
             bad_argument(func, "the greenlet argument", o);
@@ -96,7 +98,11 @@ unsafe fn checked(func: &str, o: *mut ffi::PyObject) -> Option<*mut Greenlet> {
 /// # Safety
 /// GIL held; `run` and `parent` null or live (borrowed).
 unsafe extern "C" fn capi_new(run: *mut ffi::PyObject, parent: *mut ffi::PyObject) -> *mut ffi::PyObject {
-    guard("PyGreenlet_New", || unsafe {
+    // SAFETY: the caller holds the GIL (every C API function's contract); `parent` is checked
+    // to be a greenlet before use, `run` is only stored in a dict (any live object will do), and
+    // the type's tp_new/tp_init are the greenlet slots set by `greenlet::init`, called with the
+    // argument kinds they expect (a tuple and a dict we own for the call).
+    abort_on_panic(Entry("PyGreenlet_New"), || unsafe {
         if !parent.is_null() && !is_greenlet(parent) {
             bad_argument("PyGreenlet_New", "parent", parent);
             return null_mut();
@@ -127,8 +133,8 @@ unsafe extern "C" fn capi_new(run: *mut ffi::PyObject, parent: *mut ffi::PyObjec
 /// # Safety
 /// GIL held.
 unsafe extern "C" fn capi_getcurrent() -> *mut ffi::PyObject {
-    // SAFETY: GIL held (the caller's contract).
-    guard("PyGreenlet_GetCurrent", || unsafe { greenlet::getcurrent() })
+    // SAFETY: `current_greenlet` needs only the GIL, which the caller holds.
+    abort_on_panic(Entry("PyGreenlet_GetCurrent"), || unsafe { crate::current_greenlet() })
 }
 
 /// `PyGreenlet_Throw(g, typ, val, tb)`: `g.throw(typ, val, tb)` (`val` and `tb` may be NULL).
@@ -143,7 +149,10 @@ unsafe extern "C" fn capi_throw(
     val: *mut ffi::PyObject,
     tb: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    guard("PyGreenlet_Throw", || unsafe {
+    // SAFETY: GIL held by the caller; `g` is checked to be an initialized greenlet and `typ` to
+    // be non-null before `throw_impl`, which accepts any live `typ` and null or live `val`/`tb`
+    // (it validates them as `greenlet.throw` does).
+    abort_on_panic(Entry("PyGreenlet_Throw"), || unsafe {
         if checked("PyGreenlet_Throw", g).is_none() {
             return null_mut();
         }
@@ -166,7 +175,9 @@ unsafe extern "C" fn capi_switch(
     args: *mut ffi::PyObject,
     kwargs: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    guard("PyGreenlet_Switch", || unsafe {
+    // SAFETY: GIL held by the caller; `g` is checked to be an initialized greenlet, `args` to be
+    // null or a tuple, and `kwargs` is passed on only if it is a dict: what `switch_impl` needs.
+    abort_on_panic(Entry("PyGreenlet_Switch"), || unsafe {
         if checked("PyGreenlet_Switch", g).is_none() {
             return null_mut();
         }
@@ -179,14 +190,18 @@ unsafe extern "C" fn capi_switch(
     })
 }
 
+/// Sets `TypeError` for `PyGreenlet_Switch` arguments that are not a tuple.
+///
 /// # Safety
 /// GIL held; `o` live.
 unsafe fn bad_tuple(o: *mut ffi::PyObject) {
-    // SAFETY: a live object's type name is a NUL-terminated string.
+    // SAFETY: `o` is live (the contract), so its type is too, and a type's `tp_name` is a
+    // NUL-terminated string that lives as long as the type.
     let got = unsafe { std::ffi::CStr::from_ptr((*ffi::Py_TYPE(o)).tp_name) }.to_string_lossy();
     let msg =
         std::ffi::CString::new(format!("PyGreenlet_Switch: args must be a tuple or NULL, not {got}")).expect("no NUL");
-    // SAFETY: GIL held.
+    // SAFETY: GIL held (the contract); `msg` is a NUL-terminated string alive for the call
+    // (CPython copies it).
     unsafe { ffi::PyErr_SetString(ffi::PyExc_TypeError, msg.as_ptr()) };
 }
 
@@ -197,7 +212,9 @@ unsafe fn bad_tuple(o: *mut ffi::PyObject) {
 /// # Safety
 /// GIL held; the arguments null or live (borrowed).
 unsafe extern "C" fn capi_setparent(g: *mut ffi::PyObject, parent: *mut ffi::PyObject) -> c_int {
-    guard("PyGreenlet_SetParent", || unsafe {
+    // SAFETY: GIL held by the caller; both arguments are checked to be greenlets (`g` an
+    // initialized one) before the attribute setter, which takes a greenlet and a live value.
+    abort_on_panic(Entry("PyGreenlet_SetParent"), || unsafe {
         if checked("PyGreenlet_SetParent", g).is_none() {
             return -1;
         }
@@ -215,7 +232,9 @@ unsafe extern "C" fn capi_setparent(g: *mut ffi::PyObject, parent: *mut ffi::PyO
 /// # Safety
 /// GIL held; `g` null or live.
 unsafe extern "C" fn capi_main(g: *mut ffi::PyObject) -> c_int {
-    guard("PyGreenlet_MAIN", || unsafe {
+    // SAFETY: GIL held by the caller; `checked` accepts null or live and only returns the
+    // non-null implementation block of a live greenlet, which stays valid while `g` is alive.
+    abort_on_panic(Entry("PyGreenlet_MAIN"), || unsafe {
         match checked("PyGreenlet_MAIN", g) {
             Some(imp) => (*imp).is_main as c_int,
             None => -1,
@@ -229,7 +248,8 @@ unsafe extern "C" fn capi_main(g: *mut ffi::PyObject) -> c_int {
 /// # Safety
 /// GIL held; `g` null or live.
 unsafe extern "C" fn capi_started(g: *mut ffi::PyObject) -> c_int {
-    guard("PyGreenlet_STARTED", || unsafe {
+    // SAFETY: as in `capi_main`.
+    abort_on_panic(Entry("PyGreenlet_STARTED"), || unsafe {
         match checked("PyGreenlet_STARTED", g) {
             Some(imp) => (*imp).started as c_int,
             None => -1,
@@ -243,7 +263,8 @@ unsafe extern "C" fn capi_started(g: *mut ffi::PyObject) -> c_int {
 /// # Safety
 /// GIL held; `g` null or live.
 unsafe extern "C" fn capi_active(g: *mut ffi::PyObject) -> c_int {
-    guard("PyGreenlet_ACTIVE", || unsafe {
+    // SAFETY: as in `capi_main`.
+    abort_on_panic(Entry("PyGreenlet_ACTIVE"), || unsafe {
         match checked("PyGreenlet_ACTIVE", g) {
             Some(imp) => (*imp).active() as c_int,
             None => -1,
@@ -257,7 +278,9 @@ unsafe extern "C" fn capi_active(g: *mut ffi::PyObject) -> c_int {
 /// # Safety
 /// GIL held; `g` null or live.
 unsafe extern "C" fn capi_get_parent(g: *mut ffi::PyObject) -> *mut ffi::PyObject {
-    guard("PyGreenlet_GET_PARENT", || unsafe {
+    // SAFETY: as in `capi_main`; `parent` is null or a strong reference the greenlet holds, so
+    // it is live to incref.
+    abort_on_panic(Entry("PyGreenlet_GET_PARENT"), || unsafe {
         let Some(imp) = checked("PyGreenlet_GET_PARENT", g) else { return null_mut() };
         let p = (*imp).parent;
         if !p.is_null() {
@@ -290,6 +313,7 @@ pub unsafe fn capsule() -> *mut ffi::PyObject {
     ];
     // Leaked: extensions keep the table's address for the life of the process.
     let table: &'static mut [*mut c_void; API_POINTERS] = Box::leak(Box::new(table));
-    // SAFETY: GIL held; a static name and a table that is never freed (no destructor needed).
+    // SAFETY: GIL held (the contract); the name is a static C string and the table is leaked, so
+    // both outlive the capsule, which therefore needs no destructor.
     unsafe { ffi::PyCapsule_New(table.as_mut_ptr().cast(), CAPSULE_NAME.as_ptr(), None) }
 }
