@@ -116,6 +116,7 @@ bench: deps-bench
 	bench/run.sh
 
 lint: deps-lint build
+	ci/lint-version-isolation.sh && ci/lint-version-isolation.sh --self-test
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
