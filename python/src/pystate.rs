@@ -98,9 +98,10 @@ pub fn layout() -> Layout {
 #[derive(Clone, Copy)]
 pub struct PyState(pub *mut RawPyState);
 
-// All methods: the buffer is live and initialized, and the caller holds the GIL on the thread
-// that the state belongs to (or, for `clear`/`traverse`/`frame`/contexts, any thread holding
-// the GIL while the uthread is not running).
+// The `# Safety` contract of every method but `init`, called "the PyState contract" below: the
+// buffer is live and initialized, and the caller holds the GIL on the thread that the state
+// belongs to (or, for `clear`/`traverse`/`frame`/contexts, any thread holding the GIL while the
+// uthread is not running), following pystate.h's protocol.
 impl PyState {
     /// # Safety
     /// `self` points to an uninitialized buffer of [`layout`].
@@ -109,44 +110,75 @@ impl PyState {
     }
     /// Before `begin`: the uthread runs in the engine's copying mode (its C stack is moved to
     /// the heap while it is suspended).
+    ///
+    /// # Safety
+    /// The PyState contract (above the `impl`).
     pub unsafe fn set_copying(self, copying: bool) {
         unsafe { uthread_pystate_set_copying(self.0, c_int::from(copying)) }
     }
     /// On switching out of the uthread.
+    ///
+    /// # Safety
+    /// The PyState contract (above the `impl`).
     pub unsafe fn save(self, ts: *mut PyThreadState) {
         unsafe { uthread_pystate_save(self.0, ts) }
     }
     /// Right after switching back into the uthread.
+    ///
+    /// # Safety
+    /// The PyState contract (above the `impl`).
     pub unsafe fn restore(self, ts: *mut PyThreadState) {
         unsafe { uthread_pystate_restore(self.0, ts) }
     }
     /// First thing on a new uthread's stack.
+    ///
+    /// # Safety
+    /// The PyState contract (above the `impl`).
     pub unsafe fn begin(self, ts: *mut PyThreadState) {
         unsafe { uthread_pystate_begin(self.0, ts) }
     }
     /// When the uthread's Python code has finished, still on its stack.
+    ///
+    /// # Safety
+    /// The PyState contract (above the `impl`).
     pub unsafe fn end(self, ts: *mut PyThreadState) {
         unsafe { uthread_pystate_end(self.0, ts) }
     }
     /// The top frame of a suspended uthread (new reference) or null.
+    ///
+    /// # Safety
+    /// The PyState contract (above the `impl`).
     pub unsafe fn frame(self) -> *mut PyObject {
         unsafe { uthread_pystate_frame(self.0) }
     }
     /// The saved context of a NEW or SUSPENDED uthread (borrowed) or null.
+    ///
+    /// # Safety
+    /// The PyState contract (above the `impl`).
     pub unsafe fn context(self) -> *mut PyObject {
         unsafe { uthread_pystate_get_context(self.0) }
     }
     /// Replaces the saved context (`ctx` borrowed, may be null; the old one is released, which
     /// may run finalizers).
+    ///
+    /// # Safety
+    /// The PyState contract (above the `impl`).
     pub unsafe fn set_context(self, ctx: *mut PyObject) {
         unsafe { uthread_pystate_set_context(self.0, ctx) }
     }
+    /// GC support: visits the references the state owns (see `uthread_pystate_traverse`).
+    ///
+    /// # Safety
+    /// The PyState contract (above the `impl`).
     pub unsafe fn traverse(self, visit: visitproc, arg: *mut core::ffi::c_void) -> c_int {
         unsafe { uthread_pystate_traverse(self.0, visit, arg) }
     }
     /// Drops every reference the state holds, without running the uthread. A suspended
     /// uthread's frames are freed if nothing can point into them (else leaked): its coroutine's
     /// stack must still be mapped, and it must never run again.
+    ///
+    /// # Safety
+    /// The PyState contract (above the `impl`).
     pub unsafe fn clear(self) {
         unsafe {
             // Not while the interpreter shuts down: on 3.10 releasing a frame runs finalizers.

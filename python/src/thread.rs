@@ -179,6 +179,11 @@ unsafe fn run_deferred(ts: *mut ThreadState, murder: bool) {
 }
 
 impl ThreadState {
+    /// Creates the calling thread's state with its main greenlet (a new reference the state
+    /// keeps); Err with an exception set if that fails.
+    ///
+    /// # Safety
+    /// GIL held; the calling thread has no state yet.
     #[cold]
     unsafe fn create() -> Result<*mut ThreadState, ()> {
         // Registered before the engine's own thread teardown: see the module docs.

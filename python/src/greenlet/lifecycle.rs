@@ -19,7 +19,7 @@ use std::sync::Arc;
 /// Creates the main greenlet of the calling thread (a new reference).
 ///
 /// # Safety
-/// GIL held; called once per thread by [`ThreadState`] creation.
+/// GIL held; called once per thread by [`ThreadState`](crate::thread::ThreadState) creation.
 pub unsafe fn new_main(shared: &Arc<ThreadShared>) -> Result<*mut ffi::PyObject, ()> {
     let o = unsafe { ffi::PyType_GenericAlloc(globals().ty, 0) };
     if o.is_null() {
@@ -31,6 +31,11 @@ pub unsafe fn new_main(shared: &Arc<ThreadShared>) -> Result<*mut ffi::PyObject,
     Ok(o)
 }
 
+/// `tp_new`: allocates the instance and its implementation block (not started, no thread yet).
+///
+/// # Safety
+/// Called by the interpreter (or `PyGreenlet_New`) as the type's `tp_new`: GIL held, `ty` the
+/// greenlet type or a subtype, `args`/`kwargs` its call arguments.
 pub(super) unsafe extern "C" fn green_new(
     ty: *mut ffi::PyTypeObject,
     _args: *mut ffi::PyObject,
@@ -51,6 +56,11 @@ pub(super) unsafe extern "C" fn green_new(
     })
 }
 
+/// `tp_init`: `greenlet(run=None, parent=None, *, copying=None)`.
+///
+/// # Safety
+/// Called by the interpreter as the type's `tp_init` slot: GIL held, `o` a live greenlet (of the
+/// type or a subtype), `args` a tuple, `kwargs` null or a dict.
 pub(super) unsafe extern "C" fn green_init(
     o: *mut ffi::PyObject,
     args: *mut ffi::PyObject,
@@ -100,6 +110,12 @@ pub(super) unsafe extern "C" fn green_init(
     })
 }
 
+/// `tp_traverse`: visits the dict, `parent`, `run` (also the one a start took) and the references
+/// the saved interpreter state holds.
+///
+/// # Safety
+/// Called by the interpreter as the type's `tp_traverse` slot: GIL held, `o` a live greenlet (of
+/// the type or a subtype), during a collection.
 pub(super) unsafe extern "C" fn green_traverse(
     o: *mut ffi::PyObject,
     visit: ffi::visitproc,
@@ -132,6 +148,10 @@ pub(super) unsafe extern "C" fn green_traverse(
 /// Only greenlets that cannot run any more are collectable (as in greenlet): a suspended one
 /// owns frames the collector cannot see, and killing it from inside a collection would run
 /// Python code in the middle of it. A suspended greenlet is killed when its last reference goes.
+///
+/// # Safety
+/// Called by the interpreter as the type's `tp_is_gc` slot: GIL held, `o` a live greenlet (of the
+/// type or a subtype).
 pub(super) unsafe extern "C" fn green_is_gc(o: *mut ffi::PyObject) -> c_int {
     unsafe {
         let g = Greenlet::of(o);
@@ -142,6 +162,12 @@ pub(super) unsafe extern "C" fn green_is_gc(o: *mut ffi::PyObject) -> c_int {
     }
 }
 
+/// `tp_clear`: drops the dict, `parent` and `run`, and the saved interpreter state of a greenlet
+/// that cannot run any more.
+///
+/// # Safety
+/// Called by the interpreter as the type's `tp_clear` slot: GIL held, `o` a live greenlet (of the
+/// type or a subtype).
 pub(super) unsafe extern "C" fn green_clear(o: *mut ffi::PyObject) -> c_int {
     abort_on_panic("the greenlet type", || unsafe {
         clear(&mut (*o.cast::<PyGreenlet>()).dict);
@@ -193,6 +219,12 @@ pub(super) unsafe fn abandon_stack(g: *mut Greenlet) {
     }
 }
 
+/// `tp_dealloc`: kills a started, unfinished greenlet first (see [`kill_on_dealloc`]; it may
+/// resurrect it), then frees it.
+///
+/// # Safety
+/// Called by the interpreter as the type's `tp_dealloc` slot: GIL held, `o` a live greenlet (of the
+/// type or a subtype) whose reference count reached zero.
 pub(super) unsafe extern "C" fn green_dealloc(o: *mut ffi::PyObject) {
     abort_on_panic("the greenlet type", || unsafe {
         ffi::PyObject_GC_UnTrack(o.cast());
@@ -218,6 +250,9 @@ pub(super) unsafe extern "C" fn green_dealloc(o: *mut ffi::PyObject) {
 /// A suspended greenlet lost its last reference: throws `GreenletExit` into it, with the current
 /// greenlet as its parent for the occasion so that control comes back here (greenlet's
 /// semantics). Returns false if the greenlet was resurrected (then the object stays).
+///
+/// # Safety
+/// GIL held; `o` a suspended greenlet being deallocated (reference count zero).
 unsafe fn kill_on_dealloc(o: *mut ffi::PyObject) -> bool {
     unsafe {
         let g = Greenlet::of(o);

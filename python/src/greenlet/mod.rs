@@ -10,7 +10,7 @@
 //!
 //! # Switching
 //! A switch stores what it carries (arguments or an exception, [`Payload`]) and a strong
-//! reference to its target in the thread's [`Transfer`] slot, saves the interpreter state of the
+//! reference to its target in the thread's [`Transfer`](crate::thread::Transfer) slot, saves the interpreter state of the
 //! current greenlet (`pystate.c`) and calls the engine's switch. The side that resumes restores
 //! its interpreter state, takes the transfer, and makes itself current. No Python code runs
 //! between the store and the take, so one slot per thread suffices.
@@ -23,8 +23,8 @@
 //! to the greenlet it chose just before its entry returns.
 //!
 //! # Files
-//! - `layout`: the instance layout ([`PyGreenlet`]), the implementation block behind it
-//!   ([`Greenlet`], [`Payload`]) and the module-wide objects ([`Globals`]).
+//! - `layout`: the instance layout ([`layout::PyGreenlet`]), the implementation block behind it
+//!   ([`Greenlet`], [`Payload`]) and the module-wide objects ([`layout::Globals`]).
 //! - `lifecycle`: creation (`__new__`, `__init__`, a thread's main greenlet), GC traverse and
 //!   clear, deallocation (killing a suspended greenlet, abandoning a dead thread's stacks).
 //! - `switch`: switching, starting, the parent rule, the trace function, a uthread's entry.

@@ -42,6 +42,11 @@ pub(super) unsafe fn is_greenlet_exit_instance(o: *mut ffi::PyObject) -> bool {
 
 /// `switch`, called through vectorcall (`METH_FASTCALL | METH_KEYWORDS`): no argument tuple is
 /// built for the common single argument, which travels as itself.
+///
+/// # Safety
+/// Called by the interpreter as the vectorcall method `switch`: GIL held, `o` a live greenlet,
+/// `args` `nargs` live objects followed by the values of the names in `kwnames` (null or a tuple of
+/// strings).
 unsafe extern "C" fn green_switch(
     o: *mut ffi::PyObject,
     args: *const *mut ffi::PyObject,
@@ -99,6 +104,11 @@ pub unsafe fn switch_impl(
     }
 }
 
+/// `throw(typ=GreenletExit, val=None, tb=None)`: parses its arguments for [`throw_impl`].
+///
+/// # Safety
+/// Called by the interpreter as a method of the type: GIL held, `o` a live greenlet, `args` a
+/// tuple.
 unsafe extern "C" fn green_throw(o: *mut ffi::PyObject, args: *mut ffi::PyObject) -> *mut ffi::PyObject {
     abort_on_panic("the greenlet type", || unsafe {
         let mut typ = globals().greenlet_exit;
@@ -168,6 +178,9 @@ pub unsafe fn throw_impl(
 }
 
 /// Throws a ready exception instance (the dealloc kill).
+///
+/// # Safety
+/// GIL held; `o` a live greenlet; `exc` an exception instance.
 pub(super) unsafe fn throw_instance(o: *mut ffi::PyObject, exc: Owned) -> *mut ffi::PyObject {
     unsafe {
         let t = ffi::Py_TYPE(exc.as_ptr()).cast::<ffi::PyObject>();
@@ -176,6 +189,10 @@ pub(super) unsafe fn throw_instance(o: *mut ffi::PyObject, exc: Owned) -> *mut f
     }
 }
 
+/// Switches to `o` raising the fetched exception `e` there.
+///
+/// # Safety
+/// GIL held; `o` a live greenlet.
 unsafe fn throw_fetched(o: *mut ffi::PyObject, e: Fetched) -> *mut ffi::PyObject {
     unsafe {
         let g = Greenlet::of(o);
@@ -191,6 +208,10 @@ unsafe fn throw_fetched(o: *mut ffi::PyObject, e: Fetched) -> *mut ffi::PyObject
     }
 }
 
+/// `__getstate__`: greenlets cannot be pickled (TypeError), as in greenlet.
+///
+/// # Safety
+/// Called by the interpreter as a method of the type: GIL held, `o` a live greenlet.
 unsafe extern "C" fn green_getstate(o: *mut ffi::PyObject, _: *mut ffi::PyObject) -> *mut ffi::PyObject {
     abort_on_panic("the greenlet type", || unsafe {
         let name = std::ffi::CStr::from_ptr((*ffi::Py_TYPE(o)).tp_name).to_string_lossy();
@@ -199,11 +220,19 @@ unsafe extern "C" fn green_getstate(o: *mut ffi::PyObject, _: *mut ffi::PyObject
     })
 }
 
+/// `bool(g)`: started and not dead.
+///
+/// # Safety
+/// Called by the interpreter as the type's `nb_bool` slot: GIL held, `o` a live greenlet (of the
+/// type or a subtype).
 unsafe extern "C" fn green_bool(o: *mut ffi::PyObject) -> c_int {
     unsafe { (*Greenlet::of(o)).active() as c_int }
 }
 
 /// Whether `o` is the running greenlet of its (live) thread.
+///
+/// # Safety
+/// GIL held; `o` a live greenlet.
 unsafe fn is_running(o: *mut ffi::PyObject) -> bool {
     unsafe {
         let g = Greenlet::of(o);
@@ -215,6 +244,9 @@ unsafe fn is_running(o: *mut ffi::PyObject) -> bool {
 }
 
 /// greenlet's `dead` check: a greenlet of an exited thread is released on the spot.
+///
+/// # Safety
+/// GIL held; `o` a live greenlet.
 unsafe fn is_dead(o: *mut ffi::PyObject) -> bool {
     unsafe {
         let g = Greenlet::of(o);
@@ -227,6 +259,11 @@ unsafe fn is_dead(o: *mut ffi::PyObject) -> bool {
     }
 }
 
+/// `repr(g)`, in greenlet's format.
+///
+/// # Safety
+/// Called by the interpreter as the type's `tp_repr` slot: GIL held, `o` a live greenlet (of the
+/// type or a subtype).
 unsafe extern "C" fn green_repr(o: *mut ffi::PyObject) -> *mut ffi::PyObject {
     abort_on_panic("the greenlet type", || unsafe {
         let g = Greenlet::of(o);
@@ -261,6 +298,10 @@ unsafe extern "C" fn green_repr(o: *mut ffi::PyObject) -> *mut ffi::PyObject {
 // ------------------------------------------------------------------------------------------
 // Attributes
 
+/// `__dict__`, created on first use.
+///
+/// # Safety
+/// Called by the interpreter as a getset entry of the type: GIL held, `o` a live greenlet.
 unsafe extern "C" fn green_getdict(o: *mut ffi::PyObject, _: *mut c_void) -> *mut ffi::PyObject {
     unsafe {
         let pg = o.cast::<PyGreenlet>();
@@ -275,6 +316,11 @@ unsafe extern "C" fn green_getdict(o: *mut ffi::PyObject, _: *mut c_void) -> *mu
     }
 }
 
+/// Sets `__dict__` (a dict; deleting it is refused).
+///
+/// # Safety
+/// Called by the interpreter as a getset entry of the type: GIL held, `o` a live greenlet, `val`
+/// null (delete) or live.
 unsafe extern "C" fn green_setdict(o: *mut ffi::PyObject, val: *mut ffi::PyObject, _: *mut c_void) -> c_int {
     unsafe {
         if val.is_null() {
@@ -291,6 +337,11 @@ unsafe extern "C" fn green_setdict(o: *mut ffi::PyObject, val: *mut ffi::PyObjec
     }
 }
 
+/// `run`: the callable given, until the greenlet starts; AttributeError after that, when none
+/// was given, and for a main greenlet.
+///
+/// # Safety
+/// Called by the interpreter as a getset entry of the type: GIL held, `o` a live greenlet.
 unsafe extern "C" fn green_getrun(o: *mut ffi::PyObject, _: *mut c_void) -> *mut ffi::PyObject {
     unsafe {
         let g = Greenlet::of(o);
@@ -307,6 +358,11 @@ unsafe extern "C" fn green_getrun(o: *mut ffi::PyObject, _: *mut c_void) -> *mut
     }
 }
 
+/// Sets or deletes `run` (refused once the greenlet started, and for a main greenlet).
+///
+/// # Safety
+/// Called by the interpreter as a getset entry of the type: GIL held, `o` a live greenlet, `val`
+/// null (delete) or live.
 pub(super) unsafe extern "C" fn green_setrun(o: *mut ffi::PyObject, val: *mut ffi::PyObject, _: *mut c_void) -> c_int {
     unsafe {
         let g = Greenlet::of(o);
@@ -324,6 +380,10 @@ pub(super) unsafe extern "C" fn green_setrun(o: *mut ffi::PyObject, val: *mut ff
     }
 }
 
+/// `parent`: None for a main greenlet.
+///
+/// # Safety
+/// Called by the interpreter as a getset entry of the type: GIL held, `o` a live greenlet.
 unsafe extern "C" fn green_getparent(o: *mut ffi::PyObject, _: *mut c_void) -> *mut ffi::PyObject {
     unsafe { new_ref_or_none((*Greenlet::of(o)).parent) }
 }
@@ -373,6 +433,10 @@ pub unsafe extern "C" fn green_setparent(o: *mut ffi::PyObject, val: *mut ffi::P
     }
 }
 
+/// `gr_frame`: the top frame of a suspended greenlet, else None.
+///
+/// # Safety
+/// Called by the interpreter as a getset entry of the type: GIL held, `o` a live greenlet.
 unsafe extern "C" fn green_getframe(o: *mut ffi::PyObject, _: *mut c_void) -> *mut ffi::PyObject {
     abort_on_panic("the greenlet type", || unsafe {
         let g = Greenlet::of(o);
@@ -392,6 +456,10 @@ unsafe extern "C" fn green_getframe(o: *mut ffi::PyObject, _: *mut c_void) -> *m
     })
 }
 
+/// `gr_context`: the greenlet's contextvars context (None if it has none).
+///
+/// # Safety
+/// Called by the interpreter as a getset entry of the type: GIL held, `o` a live greenlet.
 unsafe extern "C" fn green_getcontext(o: *mut ffi::PyObject, _: *mut c_void) -> *mut ffi::PyObject {
     abort_on_panic("the greenlet type", || unsafe {
         if is_running(o) {
@@ -406,6 +474,11 @@ unsafe extern "C" fn green_getcontext(o: *mut ffi::PyObject, _: *mut c_void) -> 
     })
 }
 
+/// Sets `gr_context` (a Context or None; refused for a greenlet running on another thread).
+///
+/// # Safety
+/// Called by the interpreter as a getset entry of the type: GIL held, `o` a live greenlet, `val`
+/// null (delete) or live.
 unsafe extern "C" fn green_setcontext(o: *mut ffi::PyObject, val: *mut ffi::PyObject, _: *mut c_void) -> c_int {
     abort_on_panic("the greenlet type", || unsafe {
         if val.is_null() {
@@ -434,6 +507,10 @@ unsafe extern "C" fn green_setcontext(o: *mut ffi::PyObject, val: *mut ffi::PyOb
     })
 }
 
+/// `dead`: started and finished, or of an exited thread.
+///
+/// # Safety
+/// Called by the interpreter as a getset entry of the type: GIL held, `o` a live greenlet.
 unsafe extern "C" fn green_getdead(o: *mut ffi::PyObject, _: *mut c_void) -> *mut ffi::PyObject {
     unsafe { ffi::PyBool_FromLong(is_dead(o) as _) }
 }
@@ -443,6 +520,9 @@ unsafe extern "C" fn green_getdead(o: *mut ffi::PyObject, _: *mut c_void) -> *mu
 /// (`Coroutine::stack_in_use`; for a main greenlet, the thread's stack from its top down to where
 /// the main greenlet switched away). 0 while running, before the start, after the end, and for
 /// greenlets of other threads (the engine answers for the calling thread's coroutines only).
+///
+/// # Safety
+/// Called by the interpreter as a getset entry of the type: GIL held, `o` a live greenlet.
 unsafe extern "C" fn green_get_stack_saved(o: *mut ffi::PyObject, _: *mut c_void) -> *mut ffi::PyObject {
     unsafe {
         let g = Greenlet::of(o);
@@ -620,10 +700,20 @@ Test support, as in greenlet's ``_greenlet``: a greenlet whose ``force_switch_er
 when true, makes every switch into it fail as a refused engine switch does: ``SystemError``,\n\
 nothing runs, and a greenlet that could not be started is dead.";
 
+/// `force_switch_error` of an `UnswitchableGreenlet`.
+///
+/// # Safety
+/// Called by the interpreter as a getset entry of the type: GIL held, `o` a live greenlet of the
+/// `UnswitchableGreenlet` type.
 unsafe extern "C" fn unswitchable_get_force(o: *mut ffi::PyObject, _: *mut c_void) -> *mut ffi::PyObject {
     unsafe { ffi::PyBool_FromLong((*Greenlet::of(o)).force_switch_error as _) }
 }
 
+/// Sets `force_switch_error` of an `UnswitchableGreenlet`.
+///
+/// # Safety
+/// Called by the interpreter as a getset entry of the type: GIL held, `o` a live greenlet, `val`
+/// null (delete) or live, of the `UnswitchableGreenlet` type.
 unsafe extern "C" fn unswitchable_set_force(o: *mut ffi::PyObject, val: *mut ffi::PyObject, _: *mut c_void) -> c_int {
     unsafe {
         if val.is_null() {

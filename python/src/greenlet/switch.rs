@@ -16,6 +16,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// The thread an (unstarted) greenlet would run on: its own, or its parent chain's.
+///
+/// # Safety
+/// GIL held; `o` a live greenlet.
 unsafe fn lineage_thread(mut o: *mut ffi::PyObject) -> Option<Arc<ThreadShared>> {
     unsafe {
         loop {
@@ -32,6 +35,9 @@ unsafe fn lineage_thread(mut o: *mut ffi::PyObject) -> Option<Arc<ThreadShared>>
 }
 
 /// greenlet's `check_switch_allowed`: `greenlet.error` unless `target` belongs to this thread.
+///
+/// # Safety
+/// GIL held on `ts`'s thread; `ts` is that thread's live state; `target` a live greenlet.
 #[inline]
 unsafe fn check_switch_allowed(ts: *mut ThreadState, target: *mut ffi::PyObject) -> Result<(), ()> {
     unsafe {
@@ -44,6 +50,10 @@ unsafe fn check_switch_allowed(ts: *mut ThreadState, target: *mut ffi::PyObject)
     }
 }
 
+/// The slow path of [`check_switch_allowed`].
+///
+/// # Safety
+/// GIL held on `ts`'s thread; `ts` is that thread's live state; `target` a live greenlet.
 #[cold]
 #[inline(never)]
 unsafe fn check_switch_allowed_slow(ts: *mut ThreadState, target: *mut ffi::PyObject) -> Result<(), ()> {
@@ -72,6 +82,9 @@ unsafe fn check_switch_allowed_slow(ts: *mut ThreadState, target: *mut ffi::PyOb
 }
 
 /// The main greenlet at the root of `o`'s parent chain, if the chain reaches one.
+///
+/// # Safety
+/// GIL held; `o` a live greenlet.
 unsafe fn lineage_main(mut o: *mut ffi::PyObject) -> Option<*mut ffi::PyObject> {
     unsafe {
         while !o.is_null() {
@@ -92,6 +105,10 @@ enum Start {
 
 /// First switch into an unstarted greenlet: looks up `run` (arbitrary code may run, and may even
 /// start the greenlet meanwhile), then creates its engine coroutine on this thread.
+///
+/// # Safety
+/// GIL held on `ts`'s thread; `ts` is that thread's live state; `t` a live, unstarted greenlet of
+/// it.
 unsafe fn prepare_start(ts: *mut ThreadState, t: *mut ffi::PyObject) -> Result<Start, ()> {
     unsafe {
         let run = Owned::from_new(ffi::PyObject_GetAttr(t, globals().str_run)).ok_or(())?;
@@ -130,6 +147,9 @@ unsafe fn prepare_start(ts: *mut ThreadState, t: *mut ffi::PyObject) -> Result<S
 /// Finds the greenlet a switch to `target` really goes to: `target` itself if it is running or
 /// suspended, started now if it never ran, else (dead) the first such ancestor. Returns a strong
 /// reference. On failure a Python exception is set.
+///
+/// # Safety
+/// GIL held on `ts`'s thread; `ts` is that thread's live state; `target` a live greenlet.
 unsafe fn resolve_target(ts: *mut ThreadState, target: *mut ffi::PyObject) -> Result<Owned, ()> {
     unsafe {
         let mut t = Owned::from_borrowed(target);
@@ -188,6 +208,10 @@ fn approximate_sp() -> usize {
 
 /// Suspends the current greenlet and resumes (or starts) `t`; the value or exception the switch
 /// back brings is returned/raised.
+///
+/// # Safety
+/// GIL held on `ts`'s thread; `ts` is that thread's live state, on the running greenlet's own
+/// stack; `t` a greenlet of this thread that is not running, as [`resolve_target`] returns.
 unsafe fn transfer(ts: *mut ThreadState, t: Owned, payload: Payload) -> *mut ffi::PyObject {
     unsafe {
         let cur = (*ts).current;
@@ -250,6 +274,10 @@ unsafe fn transfer(ts: *mut ThreadState, t: Owned, payload: Payload) -> *mut ffi
 
 /// The landing side of a switch into a suspended (or the current) greenlet: traces, releases
 /// the origin, and returns the packed arguments or raises the exception.
+///
+/// # Safety
+/// GIL held on `ts`'s thread; `ts` is that thread's live state, right after the switch landed on
+/// `me` (the running greenlet); `origin` the greenlet switched from.
 unsafe fn deliver(ts: *mut ThreadState, origin: Owned, me: *mut ffi::PyObject, payload: Payload) -> *mut ffi::PyObject {
     unsafe {
         let payload = trace(ts, &origin, me, payload);
@@ -266,6 +294,9 @@ unsafe fn deliver(ts: *mut ThreadState, origin: Owned, me: *mut ffi::PyObject, p
 
 /// greenlet's packing of switch arguments: `(args)` alone, `{kwargs}` alone, or both as a
 /// pair; `()` when nothing was passed.
+///
+/// # Safety
+/// GIL held; `args` a tuple, `kwargs` a dict.
 unsafe fn pack_args(args: Owned, kwargs: Option<Owned>) -> Option<Owned> {
     unsafe {
         let Some(kwargs) = kwargs else { return Some(args) };
@@ -284,6 +315,9 @@ unsafe fn pack_args(args: Owned, kwargs: Option<Owned>) -> Option<Owned> {
 }
 
 /// A 1-tuple becomes its element; anything else is returned as is.
+///
+/// # Safety
+/// GIL held.
 pub(super) unsafe fn single_result(r: Option<Owned>) -> *mut ffi::PyObject {
     unsafe {
         let Some(r) = r else { return null_mut() };
@@ -299,6 +333,9 @@ pub(super) unsafe fn single_result(r: Option<Owned>) -> *mut ffi::PyObject {
 
 /// Calls the `settrace` function, if any, with `('switch' | 'throw', (origin, target))`. If it
 /// raises, tracing is turned off and its exception replaces what the switch carried.
+///
+/// # Safety
+/// GIL held on `ts`'s thread; `ts` is that thread's live state; `target` a live greenlet.
 #[inline]
 unsafe fn trace(ts: *mut ThreadState, origin: &Owned, target: *mut ffi::PyObject, payload: Payload) -> Payload {
     unsafe {
@@ -309,6 +346,11 @@ unsafe fn trace(ts: *mut ThreadState, origin: &Owned, target: *mut ffi::PyObject
     }
 }
 
+/// The call of [`trace`] once a trace function is set.
+///
+/// # Safety
+/// GIL held on `ts`'s thread; `ts` is that thread's live state; `target` a live greenlet; a trace
+/// function is set.
 #[cold]
 #[inline(never)]
 unsafe fn trace_call(ts: *mut ThreadState, origin: &Owned, target: *mut ffi::PyObject, payload: Payload) -> Payload {
@@ -338,6 +380,11 @@ fn uthread_main(me: *mut ffi::PyObject) -> usize {
     0
 }
 
+/// The body of [`uthread_main`]: runs `me` from its `begin` to its `end`.
+///
+/// # Safety
+/// On `me`'s own new engine coroutine, first thing, with the GIL held and the switch that started
+/// it pending in the thread's transfer slot; `me` a live greenlet (its start holds a reference).
 unsafe fn run_uthread(me: *mut ffi::PyObject) {
     unsafe {
         let ts = thread::peek();
@@ -419,6 +466,10 @@ unsafe fn run_uthread(me: *mut ffi::PyObject) {
 /// greenlet's parent rule for a finished greenlet: the first parent that can be switched to
 /// (skipping dead ones, starting an unstarted one); a parent that cannot be switched to passes
 /// its error on to the next one.
+///
+/// # Safety
+/// GIL held on `ts`'s thread; `ts` is that thread's live state; `me` the running greenlet,
+/// finishing.
 unsafe fn finish_target(ts: *mut ThreadState, me: *mut ffi::PyObject, mut payload: Payload) -> (Owned, Payload) {
     unsafe {
         let mut parent = (*Greenlet::of(me)).parent;
