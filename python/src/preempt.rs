@@ -5,6 +5,8 @@
 //! A tick is a loop iteration (a jump back) or the start of a Python function: the points where
 //! CPython itself checks its eval breaker, so a tight loop with no calls is still counted.
 //!
+//! [`pyversion::HAS_SYS_MONITORING`] picks one of two mechanisms:
+//!
 //! - CPython 3.12+: `sys.monitoring` with one tool id (4, else 3) and the events `JUMP` and
 //!   `PY_START`, whose callback is [`tick_fn`], a `METH_FASTCALL` C function. Events are
 //!   process-wide; threads that did not arm the hook return at once.

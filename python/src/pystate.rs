@@ -1,6 +1,7 @@
 //! The per-uthread interpreter state, saved and restored around every switch by the C shim in
-//! `pystate.c` (see `pystate.h`). Every difference between CPython versions lives in that file;
-//! this module only declares its interface and wraps the opaque buffer.
+//! `pystate.c` (see `pystate.h`). The shim holds every version difference in the thread state
+//! (the rest of the version differences are in `pyversion.rs`); this module only declares its
+//! version-independent interface and wraps the opaque buffer.
 
 use core::ffi::c_int;
 use pyo3::ffi::{visitproc, PyObject, PyThreadState};
