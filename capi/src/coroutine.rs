@@ -20,9 +20,9 @@
 //! assert_eq!(counter.state(), State::Dead);
 //! ```
 
-use crate::block::{Block, Entry, State};
-use crate::switch::{self, ForcedUnwind, Received, Spawn};
-use crate::thread::Signal;
+use crate::engine::block::{Block, Entry, State};
+use crate::engine::switch::{self, ForcedUnwind, Received, Spawn};
+use crate::engine::thread::Signal;
 use crate::Error;
 use core::fmt;
 use core::marker::PhantomData;
@@ -274,7 +274,7 @@ impl Coroutine {
     /// Sets whether coroutines this thread creates from now on without choosing a mode
     /// ([`Builder::copying`]) run in copying mode. Off by default.
     pub fn set_copying_default(copying: bool) -> Result<(), Error> {
-        crate::switch::set_copying_default(copying)
+        crate::engine::switch::set_copying_default(copying)
     }
 
     /// The process-unique id (never reused).

@@ -99,3 +99,6 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// The status number of success (`CORO_OK`), for the C switch hooks.
+pub(crate) const SUCCESS: u32 = crate::ffi::coro_status_code::CORO_OK as u32;

@@ -3,9 +3,9 @@
 //! doc comments here are the header's documentation.
 #![allow(non_camel_case_types)]
 
-use crate::block::{Block, CEntry, Entry, State};
-use crate::switch::{self, Received, Spawn};
-use crate::thread::Signal;
+use crate::engine::block::{Block, CEntry, Entry, State};
+use crate::engine::switch::{self, Received, Spawn};
+use crate::engine::thread::Signal;
 use crate::Error;
 use core::ffi::{c_char, c_void, CStr};
 use std::ffi::CString;
@@ -272,65 +272,10 @@ pub unsafe extern "C" fn coro_new(
 #[no_mangle]
 #[unsafe(naked)]
 pub unsafe extern "C" fn coro_switch(to: *mut coro_t, value: *mut c_void, received: *mut *mut c_void) -> coro_status_t {
-    // The whole call is one `coro_arch_enter` with the hooks below: no Rust frame sits between
-    // the caller and the stack switch, so the resumed side returns straight to its own caller.
-    crate::arch::enter_with_hooks!(switch_begin, switch_end);
-}
-
-/// Begin hook of `coro_switch`: checks everything and either departs for `to` or refuses (then
-/// it stays on the caller's stack and the end hook returns the status). It never panics: its only
-/// allocation is the thread's state on first use, and when that fails it stays with a null
-/// context, which the end hook reports as `CORO_ENOMEM`.
-unsafe extern "C" fn switch_begin(to: usize, value: usize, received: usize, sp: *mut u8) -> crate::arch::Departure {
-    let Ok(ctx) = crate::thread::ThreadCtx::get() else {
-        return crate::arch::Departure { sp, ctx: core::ptr::null_mut() };
-    };
-    // SAFETY: the handle's generation is checked before its block is used; the rest of the
-    // checks happen in `depart_checked`. The current block is this thread's.
-    unsafe {
-        ctx.signal.set(Signal::Value);
-        ctx.value.set(value);
-        let b = match block_of(to as *const coro_t) {
-            Ok(b) => b,
-            Err(e) => {
-                ctx.signal.set(Signal::Refused);
-                ctx.value.set(e.code() as usize);
-                return crate::arch::Departure { sp, ctx: ctx as *const _ as *mut u8 };
-            }
-        };
-        (*ctx.current.get()).received.set(received as *mut *mut c_void);
-        switch::depart_checked(ctx, b, sp)
-    }
-}
-
-/// End hook of `coro_switch`, run on the resumed side: completes the switch and turns what the
-/// resumed call was sent into its status and `*received`.
-unsafe extern "C" fn switch_end(ctx: *mut u8) -> coro_status_t {
-    if ctx.is_null() {
-        return coro_status_code::CORO_ENOMEM as coro_status_t;
-    }
-    // SAFETY: `ctx` is this thread's live state, handed on by the begin hook.
-    unsafe {
-        let ctx = &*(ctx as *const crate::thread::ThreadCtx);
-        let signal = ctx.signal.get();
-        let value = ctx.value.get();
-        switch::arrive(ctx);
-        let status = match signal {
-            Signal::Value => coro_status_code::CORO_OK,
-            Signal::Killed | Signal::Unwind => coro_status_code::CORO_KILLED,
-            Signal::Refused => return value as coro_status_t,
-            Signal::Panic => {
-                // Dropping a payload runs foreign code; it must not unwind into C.
-                let _ = catch_unwind(|| drop(switch::take_panic()));
-                return coro_status_code::CORO_EPANIC as coro_status_t;
-            }
-        };
-        let received = (*ctx.current.get()).received.get();
-        if !received.is_null() {
-            put(received, value as *mut c_void);
-        }
-        status as coro_status_t
-    }
+    // The whole call is one `coro_arch_enter` with the C hooks (engine/switch/hooks.rs): no Rust
+    // frame sits between the caller and the stack switch, so the resumed side returns straight to
+    // its own caller. The hooks never unwind, so no panic boundary is needed here.
+    crate::arch::enter_with_hooks!(switch::begin_c, switch::end_c);
 }
 
 /// Kills `target`. A SUSPENDED target is resumed and its pending `coro_switch`/`coro_kill`

@@ -13,19 +13,15 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod arch;
-mod block;
-mod copying;
 mod coroutine;
+mod engine;
 mod error;
 pub mod ffi;
-mod overflow;
 mod stack;
-mod switch;
-mod thread;
 mod tools;
 
-pub use block::State;
 pub use coroutine::{Builder, Coroutine};
+pub use engine::block::State;
 pub use error::Error;
 /// The README's examples, compiled and run as doc-tests.
 #[cfg(doctest)]

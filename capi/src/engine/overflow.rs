@@ -5,8 +5,8 @@
 //! module installs for every thread that uses coroutines unless the thread already has one.
 //! Faults that are not ours go to whatever handler was installed before (or the default action).
 
-use crate::block::Block;
-use crate::thread::ThreadCtx;
+use crate::engine::block::Block;
+use crate::engine::thread::ThreadCtx;
 use std::sync::{Once, OnceLock};
 
 /// The dispositions that were in place before ours, for faults that are not overflows.

@@ -2,9 +2,9 @@
 //! pool and the block cache. Created lazily by the first call that needs it; torn down by a
 //! thread-local destructor when the thread exits.
 
-use crate::block::{self, flags, Block, Entry, State};
-use crate::copying::ThreadCopying;
-use crate::overflow;
+use crate::engine::block::{self, flags, Block, Entry, State};
+use crate::engine::overflow;
+use crate::engine::switch::copying::ThreadCopying;
 use crate::stack::StackPool;
 use crate::tools::{AsanFibers, TsanFibers};
 use core::any::Any;
@@ -171,7 +171,7 @@ impl ThreadCtx {
             *(*main).entry.get() = Entry::Taken;
         }
         // SAFETY: releases the reference taken in `create`.
-        unsafe { crate::switch::release_ref(main) };
+        unsafe { crate::engine::switch::release_ref(main) };
         // SAFETY: no switch can happen any more on this thread.
         let vacant = unsafe { &mut *ctx.vacant.get() };
         block::spill_vacant(vacant, 0);

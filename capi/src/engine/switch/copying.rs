@@ -29,10 +29,10 @@
 //! unpoisoned before each restore (the restored frames lose their redzones, never report falsely).
 
 use crate::arch;
-use crate::block::{Block, State};
+use crate::engine::block::{Block, State};
+use crate::engine::thread::ThreadCtx;
 use crate::error::Error;
 use crate::stack::{Stack, StackPool};
-use crate::thread::ThreadCtx;
 use core::cell::Cell;
 
 /// A thread's stack for the copying coroutines of one usable size.
@@ -166,7 +166,7 @@ unsafe fn restore(to: *mut Block, sh: &SharedStack) {
         // stack pointers moved; the arriving frames and whatever they push below them are fine.
         crate::tools::valgrind_make_mem_undefined(sh.stack.bottom(), sh.stack.usable());
         if sp.is_null() {
-            let first = arch::init_stack(sh.stack.top(), crate::switch::root, to.cast(), crate::switch::first_end);
+            let first = arch::init_stack(sh.stack.top(), super::root, to.cast(), super::first_end);
             (*to).saved_sp.set(first);
         } else {
             let image = &*(*to).image.get();
@@ -249,7 +249,7 @@ unsafe extern "C" fn switcher_begin(ctx: usize, _b: usize, _c: usize, sp: *mut u
         let ctx = &*(ctx as *const ThreadCtx);
         let c = &*ctx.copying.get();
         c.switcher_sp.set(sp);
-        crate::switch::depart_tail(ctx, c.job_from.get(), c.job_to.get(), c.job_link.get())
+        super::depart_tail(ctx, c.job_from.get(), c.job_to.get(), c.job_link.get())
     }
 }
 

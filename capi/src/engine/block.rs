@@ -5,9 +5,9 @@
 //! instead of reading freed memory: a handle is the block's address with the low bits of its
 //! generation folded into the alignment bits, and every call compares them.
 
-use crate::copying::SharedStack;
+use crate::engine::switch::copying::SharedStack;
+use crate::engine::thread::ThreadMark;
 use crate::stack::Stack;
-use crate::thread::ThreadMark;
 use crate::tools::StackBounds;
 use core::cell::{Cell, UnsafeCell};
 use core::ffi::c_void;
