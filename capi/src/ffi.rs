@@ -1,6 +1,10 @@
-//! The C ABI: a thin shell over the core that checks arguments, never lets a panic cross into C,
-//! and writes out-params only on success. cbindgen turns this file into `include/coro.h`, so the
-//! doc comments here are the header's documentation.
+//! The C ABI: a thin shell over the engine that checks arguments, never lets a panic cross into C
+//! (every status-returning call but `coro_switch` runs in [`boundary`], the one panic boundary;
+//! `coro_switch` is a naked jump into `coro_arch_enter` whose hooks, in `engine/switch/hooks.rs`,
+//! never unwind: its end hook drops a caught panic's payload under its own `catch_unwind`), and
+//! writes out-params only on success. cbindgen turns this file (and only this file) into
+//! `include/coro.h`, so the doc comments here are the header's documentation, and the status
+//! numbers are written out here, in `coro_status_code`; `error.rs` derives the rest from them.
 #![allow(non_camel_case_types)]
 
 use crate::engine::block::{Block, CEntry, Entry, State};

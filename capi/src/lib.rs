@@ -6,9 +6,16 @@
 //! - `docs/semantics.md` in the repository is the contract both follow: lazy start, values in
 //!   both directions, the parent rule, kill, per-thread main coroutines, and errors.
 //!
-//! Layers, each knowing only the one below: `arch` (the context switch per CPU), `stack`
-//! (guarded, pooled stacks), `switch` (lifecycle and reference counting over `block` and
-//! `thread`), and the two shells `coroutine` (Rust) and `ffi` (C).
+//! How the source is laid out (docs/architecture.md has the picture and the rules):
+//!
+//! - the bottom: `arch` (the context switch per CPU, knowing nothing above it), `stack`
+//!   (guarded, pooled stacks), `tools` (valgrind, ASan and TSan hooks) and `error` (the
+//!   [`Error`] type and the one table of status codes and messages);
+//! - `engine`: control blocks, per-thread state and switching, which all use each other and
+//!   so live in one folder (see its module docs);
+//! - the two shells on top, `coroutine` (the safe Rust API) and `ffi` (the C ABI, with the
+//!   crate's only panic boundary towards C). Nothing outside this crate sees more than they
+//!   and the re-exports below.
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 

@@ -8,7 +8,7 @@
 //! **Overflow protection, in tiers** (see `docs/stacks.md`; a slot keeps its tier for life):
 //! 1. *Kernel guard*: `madvise(MADV_GUARD_INSTALL)` (Linux 6.13+) makes the slot's lowest
 //!    `GUARD_BYTES` fault on any access without splitting the mapping: every stack is guarded,
-//!    whatever the count. An overflow faults at once and is reported by name (`overflow.rs`).
+//!    whatever the count. An overflow faults at once and is reported by name (`engine/overflow.rs`).
 //! 2. *Guard page*: elsewhere, `mprotect(PROT_NONE)` on the same range, which splits the mapping
 //!    (two more mappings per stack); used while the process's mapping budget allows.
 //! 3. *Canary*: beyond that budget, the lowest bytes of the usable stack hold a known pattern that is

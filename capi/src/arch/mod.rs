@@ -26,8 +26,9 @@
 //! Porting to another CPU: add `<cpu>.s` (the routines above) and `<cpu>.rs` (which assembles
 //! it); in this file, the `mod <cpu>` line, the `naked_asm!` arm of `enter_with_hooks!` and
 //! `LINK_OFFSET`; and in `tools.rs`, valgrind's client-request sequence for that CPU. The
-//! `rep movsq` path of `copying.rs` is an optional x86_64 speed-up (other CPUs use the loop); the C
-//! harness in `tests/arch/` needs the CPU's register checks to test the new assembly.
+//! `rep movsq` path of `engine/switch/copying.rs` is an optional x86_64 speed-up (other CPUs use
+//! the loop); the C harness in `tests/arch/` needs the CPU's register checks to test the new
+//! assembly.
 
 /// The body of a naked `extern "C"` function of three arguments that hands them to
 /// `coro_arch_enter` with the given begin and end hooks (a tail jump: no frame of its own).

@@ -89,7 +89,7 @@ pub struct Block {
     /// ThreadSanitizer's fiber for this coroutine (null until it first runs or without TSan).
     pub(crate) tsan_fiber: Cell<*mut c_void>,
     /// Copying mode: the thread's shared stack this coroutine runs on (null: it has a stack of
-    /// its own, or none any more). See `copying.rs`.
+    /// its own, or none any more). See `switch/copying.rs`.
     pub(crate) shared: Cell<*const SharedStack>,
     /// Copying mode: the saved words of its stack (from `saved_sp` up) while another coroutine
     /// occupies the shared stack.

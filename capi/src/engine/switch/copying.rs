@@ -27,6 +27,12 @@
 //! Copies are done word by word with volatile accesses, not `memcpy`, so that AddressSanitizer's
 //! interceptor never inspects a stack range with redzones in it; under ASan the shared stack is
 //! unpoisoned before each restore (the restored frames lose their redzones, never report falsely).
+//!
+//! **Why it sits inside `switch`.** The two call each other: `depart` hands a switch into a copying
+//! coroutine to [`bring_in`] / [`via_switcher`], and the switcher completes it with the parent
+//! module's `depart_tail`; a NEW copying coroutine's first frame points at its `root` and
+//! `first_end`. The blocks and thread state point at this module's [`SharedStack`] and
+//! [`ThreadCopying`] (visible to the whole engine, nothing above it).
 
 use crate::arch;
 use crate::engine::block::{Block, State};
