@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Generates include/coro.h from capi/src/ffi.rs with a pinned cbindgen.
+# Generates include/coro.h from coro/src/ffi.rs with a pinned cbindgen.
 # Usage: ci/header.sh            regenerate include/coro.h
 #        ci/header.sh --check    fail if include/coro.h is not what the generator produces
 set -euo pipefail
@@ -15,7 +15,7 @@ if ! [ -x "$CBINDGEN" ] || [ "$("$CBINDGEN" --version)" != "cbindgen $CBINDGEN_V
 fi
 
 generate() {
-  "$CBINDGEN" --quiet --config capi/cbindgen.toml --output "$1" capi/src/ffi.rs
+  "$CBINDGEN" --quiet --config coro/cbindgen.toml --output "$1" coro/src/ffi.rs
 }
 
 if [ "${1:-}" = "--check" ]; then

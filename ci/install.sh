@@ -13,7 +13,7 @@
 # Result (version 0.1.0):
 #   $INCLUDEDIR/coro.h
 #   $INCLUDEDIR/coro.hpp       the header-only C++ wrapper (bindings/cpp)
-#   $LIBDIR/libcoro.so.0.1.0   the shared library, soname libcoro.so.0.1 (set by capi/build.rs)
+#   $LIBDIR/libcoro.so.0.1.0   the shared library, soname libcoro.so.0.1 (set by coro/build.rs)
 #   $LIBDIR/libcoro.so.0.1 -> libcoro.so.0.1.0   what the loader looks up (the soname)
 #   $LIBDIR/libcoro.so     -> libcoro.so.0.1     what `-lcoro` finds at link time
 #   $LIBDIR/libcoro.a
@@ -37,14 +37,14 @@ LIBS_PRIVATE="-lgcc_s -lutil -lrt -lpthread -lm -ldl"
 
 version=$(sed -n '/^\[workspace.package\]/,/^\[/s/^version *= *"\([^"]*\)".*/\1/p' Cargo.toml)
 IFS=. read -r major minor _ <<<"$version"
-# Same rule as capi/build.rs: 0.x releases are compatible within a minor version.
+# Same rule as coro/build.rs: 0.x releases are compatible within a minor version.
 if [ "$major" = 0 ]; then soname=libcoro.so.0.$minor; else soname=libcoro.so.$major; fi
 
 $CARGO build -q -p coro --release
 built=target/release
 actual=$(readelf -d "$built/libcoro.so" | sed -n 's/.*Library soname: \[\(.*\)\].*/\1/p')
 if [ "$actual" != "$soname" ]; then
-  echo "ci/install.sh: $built/libcoro.so has soname '$actual', expected '$soname' (capi/build.rs)" >&2
+  echo "ci/install.sh: $built/libcoro.so has soname '$actual', expected '$soname' (coro/build.rs)" >&2
   exit 1
 fi
 
@@ -59,6 +59,6 @@ ln -sfn "$soname" "$lib/libcoro.so"
 install -m 644 "$built/libcoro.a" "$lib/libcoro.a"
 sed -e "s|@PREFIX@|$PREFIX|g" -e "s|@LIBDIR@|$LIBDIR|g" -e "s|@INCLUDEDIR@|$INCLUDEDIR|g" \
     -e "s|@VERSION@|$version|g" -e "s|@LIBS_PRIVATE@|$LIBS_PRIVATE|g" \
-    capi/coro.pc.in >"$lib/pkgconfig/coro.pc"
+    coro/coro.pc.in >"$lib/pkgconfig/coro.pc"
 chmod 644 "$lib/pkgconfig/coro.pc"
 echo "installed libcoro $version into $DESTDIR$PREFIX (pkg-config: $LIBDIR/pkgconfig/coro.pc)"

@@ -4,7 +4,7 @@
 #   1. C suite (tests/c/) with -fsanitize=address,undefined   (ci/test-c.sh asan)
 #   2. C suite with -fsanitize=thread, thread tests included  (ci/test-c.sh tsan)
 #   3. Rust tests of `coro` and `coro-sys` built by nightly rustc with -Zsanitizer=address and
-#      --cfg coro_sanitize="address" (the library itself instrumented; see capi/src/tools.rs)
+#      --cfg coro_sanitize="address" (the library itself instrumented; see coro/src/tools.rs)
 #   4. The same with -Zsanitizer=thread, the standard library rebuilt with it (-Zbuild-std, the
 #      rust-src component), thread tests included
 #
@@ -20,7 +20,7 @@
 # with one suppression (ci/lsan.supp: a test that leaks on purpose).
 # Rust under TSan: every coroutine is a TSan fiber, and the instrumented switch hook hands its
 # shadow-stack entry from the leaving fiber to the arriving one (TsanFibers::switch in
-# capi/src/tools.rs). coro-sys's ENOMEM test is left out there (it says why).
+# coro/src/tools.rs). coro-sys's ENOMEM test is left out there (it says why).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD

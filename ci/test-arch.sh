@@ -44,7 +44,7 @@ build_and_run() {
     if [ "$arch" = aarch64 ] && [ "$(uname -m)" != aarch64 ]; then
         extra=(-static) # runs under qemu-user without an aarch64 sysroot
     fi
-    local asm=capi/src/arch/$arch.s
+    local asm=coro/src/arch/$arch.s
     local bin=$OUT/switch_harness-$arch
     echo "--- building $bin ($cc)"
     "$cc" "${CFLAGS[@]}" "${extra[@]}" "$HARNESS" "$asm" -o "$bin"

@@ -10,7 +10,7 @@
 #   plain     cc, -O2, linked against libcoro.so (rpath)
 #   asan      -fsanitize=address,undefined, ASAN_OPTIONS=detect_leaks=1
 #   tsan      -fsanitize=thread, every test binary (TSAN_OPTIONS=halt_on_error=1); the library
-#             announces each switch to TSan's fiber API (capi/src/tools.rs)
+#             announces each switch to TSan's fiber API (coro/src/tools.rs)
 #   valgrind  the plain binaries under memcheck (fork-based tests and RSS checks are skipped:
 #             CORO_TEST_VALGRIND=1)
 #

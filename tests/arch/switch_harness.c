@@ -1,9 +1,9 @@
-/* Standalone test of the architecture context switch (capi/src/arch/<arch>.s).
+/* Standalone test of the architecture context switch (coro/src/arch/<arch>.s).
  *
  * Links only the assembly file of its architecture, nothing else from the project:
  *   gcc -std=c11 -Wall -Wextra -Wpedantic -Werror -O2 -g \
- *       tests/arch/switch_harness.c capi/src/arch/x86_64.s -o switch_harness
- *   aarch64-linux-gnu-gcc -static ... tests/arch/switch_harness.c capi/src/arch/aarch64.s
+ *       tests/arch/switch_harness.c coro/src/arch/x86_64.s -o switch_harness
+ *   aarch64-linux-gnu-gcc -static ... tests/arch/switch_harness.c coro/src/arch/aarch64.s
  *
  * The assembly provides one switch primitive, coro_arch_enter(a, b, c, begin, end), plus
  * coro_arch_init_stack; the harness brings its own tiny runtime on top (see "the harness's

@@ -1,4 +1,4 @@
-/* Stack overflow protection in each tier (see capi/src/stack.rs and docs/stacks.md), and a
+/* Stack overflow protection in each tier (see coro/src/stack.rs and docs/stacks.md), and a
  * hundred thousand coroutines alive at once. Every scenario runs in a forked child that picks its
  * tier with CORO_STACK_GUARD before it creates its first coroutine (this parent never does). */
 #include <stdlib.h>

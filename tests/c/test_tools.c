@@ -1,4 +1,4 @@
-/* The tools that watch memory see coroutine switches (capi/src/tools.rs).
+/* The tools that watch memory see coroutine switches (coro/src/tools.rs).
  *
  * Under ThreadSanitizer (ci/test-c.sh tsan) every started coroutine is a TSan fiber of its own and
  * a race inside a coroutine is reported with the coroutine's own frames; under AddressSanitizer

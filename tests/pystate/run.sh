@@ -16,7 +16,7 @@ PYENV_VERSIONS="${PYENV_VERSIONS:-$HOME/.pyenv/versions}"
 OUT="$ROOT/target/pystate"
 FILTER="${1:-}"
 
-if [ ! -f target/debug/libcoro.so ] || [ -n "$(find capi/src include -newer target/debug/libcoro.so -print -quit 2>/dev/null)" ]; then
+if [ ! -f target/debug/libcoro.so ] || [ -n "$(find coro/src include -newer target/debug/libcoro.so -print -quit 2>/dev/null)" ]; then
     echo "== building libcoro (cargo build -p coro)"
     cargo build -p coro --quiet || { echo "cargo build failed"; echo "0 passed, 1 failed"; exit 1; }
 fi

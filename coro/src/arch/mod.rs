@@ -65,7 +65,7 @@ mod x86_64;
 mod aarch64;
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-compile_error!("coro supports x86_64 and aarch64; to port it, see \"Porting\" in capi/src/arch/mod.rs");
+compile_error!("coro supports x86_64 and aarch64; to port it, see \"Porting\" in coro/src/arch/mod.rs");
 
 /// The function a fresh stack starts in. It must never return: it ends with a switch away.
 pub(crate) type StackEntry = unsafe extern "C" fn(data: *mut u8, value: usize) -> !;
