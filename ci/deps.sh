@@ -4,7 +4,8 @@
 #   ci/deps.sh TOOL...    install each TOOL that is missing (the Makefile's deps-* steps)
 #   ci/deps.sh --list     print each tool, how it is installed, and whether it is there now
 #
-# A tool is either a set of Debian packages or a piece of the Rust toolchain. "Installed" is decided
+# A tool is either a set of Debian packages or a piece of the Rust toolchain (a toolchain, a
+# component, or a target's standard library). "Installed" is decided
 # by the Debian package's own status (dpkg-query) or by rustup's list of what it has installed,
 # never by looking for a file with a pattern: a pattern can be satisfied by a different package (the
 # image's libclang-cpp14 ships /usr/lib/llvm-14/lib/libclang-cpp.so.14, which is not the
@@ -35,6 +36,11 @@ declare -A RUSTUP=(
   [rust-src]="nightly rust-src"                 # make sanitize (-Zbuild-std, Rust under TSan)
 )
 
+# tool -> a target whose standard library the active toolchain needs (rustup target add)
+declare -A RUSTUP_TARGET=(
+  [rust-aarch64]="aarch64-unknown-linux-gnu"    # make test: the engine's tests under qemu
+)
+
 debian_installed() { # package
   [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
 }
@@ -52,11 +58,18 @@ rustup_installed() { # toolchain [component]
   rustup component list --installed $(toolchain_arg "$1") 2>/dev/null | grep -Eq "^$2(-|$)"
 }
 
-known() { [ -n "${DEBIAN[$1]+x}" ] || [ -n "${RUSTUP[$1]+x}" ]; }
+target_installed() { # target, for the active toolchain
+  command -v rustup >/dev/null && rustup target list --installed 2>/dev/null | grep -qx "$1"
+}
+
+known() { [ -n "${DEBIAN[$1]+x}" ] || [ -n "${RUSTUP[$1]+x}" ] || [ -n "${RUSTUP_TARGET[$1]+x}" ]; }
 
 if [ "${1:-}" = "--list" ]; then
-  for t in $(printf '%s\n' "${!DEBIAN[@]}" "${!RUSTUP[@]}" | sort); do
-    if [ -n "${DEBIAN[$t]+x}" ]; then
+  for t in $(printf '%s\n' "${!DEBIAN[@]}" "${!RUSTUP[@]}" "${!RUSTUP_TARGET[@]}" | sort); do
+    if [ -n "${RUSTUP_TARGET[$t]+x}" ]; then
+      how="rustup target: ${RUSTUP_TARGET[$t]}"
+      if target_installed "${RUSTUP_TARGET[$t]}"; then state=yes; else state=no; fi
+    elif [ -n "${DEBIAN[$t]+x}" ]; then
       how="apt: ${DEBIAN[$t]}"
       state=yes
       for p in ${DEBIAN[$t]}; do debian_installed "$p" || state=no; done
@@ -79,6 +92,13 @@ for t in "$@"; do
     for p in ${DEBIAN[$t]}; do
       debian_installed "$p" || packages+=("$p")
     done
+    continue
+  fi
+  if [ -n "${RUSTUP_TARGET[$t]+x}" ]; then
+    target_installed "${RUSTUP_TARGET[$t]}" && continue
+    command -v rustup >/dev/null || { echo "ci/deps.sh: $t needs rustup (https://rustup.rs)" >&2; exit 1; }
+    echo "ci/deps.sh: adding the ${RUSTUP_TARGET[$t]} target to the active Rust toolchain"
+    rustup target add "${RUSTUP_TARGET[$t]}"
     continue
   fi
   # shellcheck disable=SC2086

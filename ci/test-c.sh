@@ -13,6 +13,9 @@
 #             announces each switch to TSan's fiber API (coro/src/tools.rs)
 #   valgrind  the plain binaries under memcheck (fork-based tests and RSS checks are skipped:
 #             CORO_TEST_VALGRIND=1)
+#   aarch64   cross-built with aarch64-linux-gnu-gcc, -O2, against the aarch64 libcoro.so (built by
+#             `cargo build -p coro --target aarch64-unknown-linux-gnu`, CORO_AARCH64_LIB_DIR), run
+#             under qemu-aarch64 with Debian's aarch64 sysroot (ci/test-aarch64.sh does all this)
 #
 # Environment: CC (default cc), CORO_LIB_DIR, CORO_TEST_TIMEOUT (seconds per binary, default 600;
 # valgrind gets 3x), EXTRA_CFLAGS.
@@ -30,6 +33,9 @@ esac
 OUT="$ROOT/target/c-tests"
 TIMEOUT=${CORO_TEST_TIMEOUT:-600}
 
+A64_LIB_DIR=${CORO_AARCH64_LIB_DIR:-$ROOT/target/aarch64-unknown-linux-gnu/debug}
+A64_SYSROOT=/usr/aarch64-linux-gnu
+
 if [[ ! -f "$LIB_DIR/libcoro.so" ]]; then
   echo "ci/test-c.sh: $LIB_DIR/libcoro.so not found (run: cargo build -p coro)" >&2
   exit 2
@@ -41,9 +47,9 @@ if [[ ${#modes[@]} -eq 0 ]]; then
 fi
 for m in "${modes[@]}"; do
   case "$m" in
-    plain | asan | tsan | valgrind) ;;
+    plain | asan | tsan | valgrind | aarch64) ;;
     *)
-      echo "usage: ci/test-c.sh [plain|asan|tsan|valgrind]..." >&2
+      echo "usage: ci/test-c.sh [plain|asan|tsan|valgrind|aarch64]..." >&2
       exit 2
       ;;
   esac
@@ -67,9 +73,14 @@ failed_bins=()
 
 # build MODE -> compiles every test into $OUT/MODE/
 build() {
-  local mode=$1 flags=()
+  local mode=$1 flags=() cc=$CC ldflags=("${LDFLAGS[@]}")
   case "$mode" in
     plain) flags=(-O2) ;;
+    aarch64)
+      flags=(-O2)
+      cc=aarch64-linux-gnu-gcc
+      ldflags=(-L"$A64_LIB_DIR" -Wl,-rpath,"$A64_LIB_DIR" -lcoro -pthread)
+      ;;
     asan) flags=(-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all) ;;
     tsan) flags=(-O1 -fsanitize=thread -fno-omit-frame-pointer) ;;
   esac
@@ -78,7 +89,7 @@ build() {
   for t in "${TESTS[@]}"; do
     name=$(basename "$t" .c)
     echo "  cc [$mode] $t"
-    "$CC" "${BASE_CFLAGS[@]}" "${flags[@]}" "${EXTRA[@]}" -o "$OUT/$mode/$name" "$t" "${SHARED[@]}" "${LDFLAGS[@]}"
+    "$cc" "${BASE_CFLAGS[@]}" "${flags[@]}" "${EXTRA[@]}" -o "$OUT/$mode/$name" "$t" "${SHARED[@]}" "${ldflags[@]}"
   done
 }
 
@@ -93,6 +104,10 @@ run_mode() {
     local tmo=$TIMEOUT
     case "$mode" in
       plain) cmd=("$bindir/$name") ;;
+      aarch64)
+        cmd=(qemu-aarch64 -L "$A64_SYSROOT" "$bindir/$name")
+        env_vars+=(CORO_TEST_QEMU=1)
+        ;;
       asan)
         cmd=("$bindir/$name")
         env_vars+=("ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
@@ -157,6 +172,14 @@ for m in "${modes[@]}"; do
     tsan)
       build tsan
       run_mode tsan "$OUT/tsan"
+      ;;
+    aarch64)
+      if [[ ! -f "$A64_LIB_DIR/libcoro.so" ]]; then
+        echo "ci/test-c.sh: $A64_LIB_DIR/libcoro.so not found (ci/test-aarch64.sh builds it)" >&2
+        exit 2
+      fi
+      build aarch64
+      run_mode aarch64 "$OUT/aarch64"
       ;;
     valgrind)
       if ! command -v valgrind >/dev/null 2>&1; then

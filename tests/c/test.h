@@ -170,6 +170,12 @@ static inline int test_env_flag(const char *name) {
   return v != NULL && v[0] != '\0' && strcmp(v, "0") != 0;
 }
 
+/* Set by ci/test-c.sh's aarch64 mode: qemu-user emulates the process, so a fault in a kernel guard
+ * page ends it with SIGSEGV before the library's handler can report the overflow, and an address
+ * space limit applies to qemu's own mappings as well. The tests that need a real kernel skip. */
+static inline int under_qemu(void) { return test_env_flag("CORO_TEST_QEMU"); }
+#define QEMU_SKIP_REASON "needs a real kernel's guard-page faults and address-space limits (qemu-user)"
+
 /* ---- fork helper ------------------------------------------------------------------------- */
 
 #define TEST_CHILD_BUF 16384

@@ -486,6 +486,10 @@ static void child_enomem(void *arg) {
 
 TEST(enomem_when_the_stack_cannot_be_mapped) {
   struct child_result *r;
+  if (under_qemu()) {
+    test_skip(QEMU_SKIP_REASON);
+    return;
+  }
   if (fork_tests_disabled() || TEST_ASAN) {
     test_skip("needs fork and a plain (non-sanitizer) address space");
     return;

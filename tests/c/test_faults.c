@@ -81,6 +81,10 @@ static void child_enomem_then_recover(void *arg) {
 
 TEST(enomem_under_an_address_space_limit_then_the_process_keeps_working) {
   struct child_result *r;
+  if (under_qemu()) {
+    test_skip(QEMU_SKIP_REASON);
+    return;
+  }
   if (fork_tests_disabled() || TEST_ASAN || test_env_flag("CORO_TEST_TSAN")) {
     test_skip("needs fork and a plain (non-sanitizer) address space");
     return;

@@ -72,6 +72,10 @@ static void expect_named_abort(const struct scenario *s, const char *how) {
 }
 
 TEST(kernel_guard_tier_faults_at_once_and_names_the_coroutine) {
+  if (under_qemu()) {
+    test_skip(QEMU_SKIP_REASON);
+    return;
+  }
   struct scenario s = {"kernel", diver, 64 * 1024, "kernel-diver"};
   expect_named_abort(&s, "stack is exhausted (raise");
 }

@@ -117,6 +117,10 @@ static void check_overflow(const struct overflow_case *oc, const char *expect_na
   char want[256], text[512] = "";
   const char *p, *line = NULL;
   int lines = 0;
+  if (under_qemu()) {
+    test_skip(QEMU_SKIP_REASON);
+    return;
+  }
   if (fork_tests_disabled()) {
     test_skip("fork-based test disabled (CORO_TEST_NO_FORK / valgrind)");
     return;
@@ -198,6 +202,10 @@ static void child_use_too_much(void *arg) {
 
 TEST(stack_size_is_honoured_above) {
   struct child_result *r;
+  if (under_qemu()) {
+    test_skip(QEMU_SKIP_REASON);
+    return;
+  }
   if (fork_tests_disabled()) {
     test_skip("fork-based test disabled (CORO_TEST_NO_FORK / valgrind)");
     return;
