@@ -1,8 +1,9 @@
 # uthread: one command builds and runs each thing. See README.md.
 #   make demo     build what the demo needs and run it
-#   make test     every test: Rust, C, C++, Lua, aarch64 under qemu, examples, gdb, the CPython
-#                 state shim, Python 3.10-3.13 (ours, and greenlet's own suite against the drop-in
-#                 greenlet), scale, soak, install and packaging; the C suite runs plain here (ASan,
+#   make test     every test: Rust, C, C++, Lua, the engine's Rust tests and C suite on aarch64
+#                 under qemu, examples, gdb, the CPython state shim, Python 3.10-3.13 (ours, and
+#                 greenlet's own suite against the drop-in greenlet), the switch's instruction
+#                 budgets, scale, soak, install and packaging; the C suite runs plain here (ASan,
 #                 TSan and memcheck are `make sanitize` and `make valgrind`)
 #   make bench    benchmarks against the peers, measured in the same run
 #   make header   regenerate include/coro.h (pinned cbindgen)
@@ -15,7 +16,8 @@
 CARGO ?= cargo
 export CORO_LIB_DIR ?= $(CURDIR)/target/debug
 
-.PHONY: all build release demo test test-rust test-scale test-c test-arch test-examples test-gdb \
+.PHONY: all build release demo test test-rust test-scale test-c test-arch test-aarch64 test-budget \
+	test-examples test-gdb \
 	test-python test-pystate test-compat test-gevent wheel bench header check-header lint clean \
 	install test-install test-cpp test-rust-package test-lua wheels \
 	sanitize valgrind fuzz fuzz-ci soak test-soak \
@@ -28,9 +30,9 @@ deps-build:
 	ci/deps.sh cc
 # Everything `make test` uses.
 deps-test deps:
-	ci/deps.sh cc c++ valgrind gdb pkg-config libclang aarch64-cc qemu-aarch64 lua5.4
+	ci/deps.sh cc c++ valgrind gdb pkg-config libclang aarch64-cc qemu-aarch64 rust-aarch64 lua5.4
 deps-bench:
-	ci/deps.sh cc boost-context
+	ci/deps.sh cc boost-context valgrind
 deps-sanitize:
 	ci/deps.sh cc libclang rust-nightly rust-src
 deps-valgrind:
@@ -61,7 +63,8 @@ demo: release
 	examples/python/run.sh
 
 test: deps-test build
-	$(MAKE) --no-print-directory test-rust test-c test-arch test-examples test-gdb test-pystate test-python test-compat
+	$(MAKE) --no-print-directory test-rust test-c test-arch test-aarch64 test-examples test-gdb test-pystate test-python test-compat
+	$(MAKE) --no-print-directory test-budget
 	$(MAKE) --no-print-directory test-scale
 	$(MAKE) --no-print-directory test-soak
 	$(MAKE) --no-print-directory test-install test-cpp test-rust-package test-lua
@@ -76,6 +79,15 @@ test-c: build
 
 test-arch: deps-test
 	ci/test-arch.sh
+
+# The engine's Rust tests and the C suite, cross-built for aarch64 and run under qemu-aarch64.
+test-aarch64: deps-test build
+	ci/test-aarch64.sh
+
+# Instructions per switch round trip (callgrind) against tests/budget/budgets.txt: C ABI through
+# libcoro.a and libcoro.so, the Rust API, and Python 3.11's ping-pong (in test-python's venv).
+test-budget: deps-test
+	ci/budget.sh
 
 test-examples: build
 	ci/test-examples.sh

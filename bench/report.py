@@ -4,7 +4,7 @@
 
 DIR holds what bench/run.sh wrote: rust.json (coro-bench --json), python.json (bench/python/bench.py
 --json), c-scale.json (examples/c/scale.c --json), depth.json (bench/depth.c --json), py-scale.json
-(tests/scale/scale.py --json), and meta.txt (one line describing the machine). Missing parts are reported as such, not invented.
+(tests/scale/scale.py --json), instructions.json (ci/budget.sh --report --json), and meta.txt (one line describing the machine). Missing parts are reported as such, not invented.
 Every timed row is the median of interleaved rounds, with the spread [min - max] across rounds;
 memory rows are one measurement each at 1,000,000 coroutines.
 """
@@ -32,6 +32,29 @@ def fmt_ns(x):
 
 def fmt_bytes(x):
     return "{:,}".format(round(x))
+
+
+# Which peer each counted row of ci/budget.sh is compared with.
+INSTRUCTION_PEERS = {"c-static": "corosensei", "c-shared": "corosensei", "rust-api": "corosensei"}
+
+
+def print_instructions(counted):
+    """The callgrind table: instructions per switch round trip, with budgets and peer ratios."""
+    print()
+    if not counted:
+        print("instructions per switch round trip: missing (ci/budget.sh --report did not run)")
+        return
+    by = {r["row"]: r for r in counted}
+    print("instructions per switch round trip (callgrind, exact; budget = make test's limit)")
+    for r in counted:
+        peer = INSTRUCTION_PEERS.get(r["row"])
+        if r["row"].startswith("python-"):
+            peer = next((k for k in by if k.startswith("greenlet-")), None)
+        ratio = ""
+        if peer in by and by[peer]["instructions"]:
+            ratio = "%.2fx %s" % (r["instructions"] / by[peer]["instructions"], peer)
+        budget = "budget %d" % r["budget"] if r.get("budget") else "peer"
+        print("  %-16s %8d   %-12s %s" % (r["row"], r["instructions"], budget, ratio))
 
 
 def main():
@@ -154,6 +177,7 @@ def main():
     for m in missing:
         print("  missing: " + m)
     print("(timed rows: median of interleaved rounds, spread = fastest and slowest round; ratio = ours / peer)")
+    print_instructions(load(os.path.join(d, "instructions.json")))
     return 1 if (not rust or not py or not cscale or not pyscale) else 0
 
 

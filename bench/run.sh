@@ -7,6 +7,7 @@
 #   3. examples/c/scale.c: 1,000,000 C coroutines per mode, bytes per suspended coroutine
 #   4. bench/depth.c: the round trip between two coroutines suspended 0 to 64 KiB deep, both modes
 #   5. tests/scale/scale.py: 1,000,000 uthreads (default mode, copying mode) and greenlets
+#   6. ci/budget.sh --report: instructions per switch round trip (callgrind), ours and the peers'
 #
 # Each part's own report goes to target/bench/<part>.log; the merged table is printed at the end.
 # Env: BENCH_ARGS (extra coro-bench arguments, e.g. --quick), PYBENCH_ARGS (bench.py arguments),
@@ -46,5 +47,9 @@ minor=$("${PYTHON:-python3}" -c 'import sys; print("%d.%d" % sys.version_info[:2
 venv=$ROOT/target/bench-venv-$minor   # made by bench/python/run.sh: uthread + greenlet 3.5.6
 "$venv/bin/python" tests/scale/scale.py --count "$count" --impl uthread-copying,greenlet,uthread --json \
   >"$out/py-scale.json" 2>"$out/py-scale.log" || echo "bench: Python scale script failed"
+
+echo "bench: instructions per round trip under callgrind (log: target/bench/instructions.log)"
+BUDGET_PYTHON=$venv/bin/python PEER_PYTHON=$venv/bin/python ci/budget.sh --report --json "$out/instructions.json" \
+  >"$out/instructions.log" 2>&1 || echo "bench: instruction counts failed"
 
 python3 bench/report.py "$out"

@@ -444,7 +444,32 @@ fn usage(code: i32) -> ! {
     eprintln!("  --iters N   switch round trips per round (default 2000000); create cycles are N/40");
     eprintln!("  --only S    run only the rows whose name contains S (for profilers)");
     eprintln!("  --json F    also write every row to F, one JSON object per line (bench/report.py)");
+    eprintln!("  --count S N no timing: N switch round trips of the one switch row named exactly S, for");
+    eprintln!("              callgrind (ci/budget.sh counts two values of N and takes the difference)");
     std::process::exit(code);
+}
+
+/// The switch rows, in table order (Boost.Context's only when it is linked).
+fn switch_contenders() -> Vec<Box<dyn Contender>> {
+    #[allow(unused_mut)]
+    let mut ping: Vec<Box<dyn Contender>> =
+        vec![Box::new(CAbiPing::new(false)), Box::new(RustPing::new()), Box::new(CorosenseiPing::new())];
+    #[cfg(have_boost_context)]
+    ping.push(Box::new(boost::BoostPing::new()));
+    ping.push(Box::new(CAbiPing::new(true)));
+    ping
+}
+
+/// `--count`: `n` untimed round trips of the switch row named `name`; exit status 2 if none is.
+fn count_one(name: &str, n: u64) {
+    let mut rows = switch_contenders();
+    let Some(row) = rows.iter_mut().find(|c| c.name() == name) else {
+        let names: Vec<&str> = rows.iter().map(|c| c.name()).collect();
+        eprintln!("coro-bench: no switch row named {name:?}; rows: {names:?}");
+        std::process::exit(2);
+    };
+    let sum = row.run(n);
+    println!("{name}: {n} round trips, checksum {sum}");
 }
 
 fn main() {
@@ -453,6 +478,7 @@ fn main() {
     let mut iters: Option<u64> = None;
     let mut only: Option<String> = None;
     let mut json: Option<String> = None;
+    let mut count: Option<(String, u64)> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -465,11 +491,20 @@ fn main() {
             }
             "--only" => only = Some(args.next().unwrap_or_else(|| usage(2))),
             "--json" => json = Some(args.next().unwrap_or_else(|| usage(2))),
+            "--count" => {
+                let name = args.next().unwrap_or_else(|| usage(2));
+                let n = args.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| usage(2));
+                count = Some((name, n));
+            }
             // `cargo bench`-style harness flags are ignored.
             "--bench" => {}
             "--help" | "-h" => usage(0),
             _ => usage(2),
         }
+    }
+    if let Some((name, n)) = count {
+        count_one(&name, n);
+        return;
     }
     let rounds = rounds.unwrap_or(if quick { 5 } else { 15 });
     let n_switch = iters.unwrap_or(if quick { 100_000 } else { 2_000_000 });
@@ -486,14 +521,9 @@ fn main() {
     println!();
 
     let keep = |c: &dyn Contender| only.as_deref().is_none_or(|s| c.name().contains(s));
-    #[allow(unused_mut)]
-    let mut ping: Vec<Box<dyn Contender>> =
-        vec![Box::new(CAbiPing::new(false)), Box::new(RustPing::new()), Box::new(CorosenseiPing::new())];
-    #[cfg(have_boost_context)]
-    ping.push(Box::new(boost::BoostPing::new()));
+    let mut ping = switch_contenders();
     #[cfg(not(have_boost_context))]
     println!("(Boost.Context row left out: libboost-context-dev is not installed)");
-    ping.push(Box::new(CAbiPing::new(true)));
     ping.retain(|c| keep(c.as_ref()));
     let stats = measure(&mut ping, rounds, n_switch);
     drop(ping);
