@@ -210,7 +210,20 @@ impl Coroutine {
 
     /// Where the coroutine is in its life.
     pub fn state(&self) -> State {
-        self.block().state.get()
+        self.block().state()
+    }
+
+    /// For the engine's own tests: whether the switch fast path's key of this coroutine says what
+    /// its state says (non-zero exactly while it is SUSPENDED with its frames in place). Not API.
+    #[doc(hidden)]
+    pub fn fast_key_is_consistent(&self) -> bool {
+        let b = self.raw();
+        let stored = self.block().resume_key.get();
+        // SAFETY: a live block of this thread; recomputing the key only rewrites the same field.
+        unsafe { Block::refresh_resume_key(b) };
+        let computed = self.block().resume_key.get();
+        self.block().resume_key.set(stored);
+        stored == computed
     }
 
     /// Whether it has finished.

@@ -444,7 +444,7 @@ pub unsafe extern "C" fn coro_state(c: *const coro_t, out: *mut coro_state_t) ->
     boundary(|| {
         let out = required(out)?;
         let state = inspect(c, |b| {
-            Ok(match b.state.get() {
+            Ok(match b.state() {
                 State::New => coro_state_code::CORO_NEW,
                 State::Running => coro_state_code::CORO_RUNNING,
                 State::Suspended => coro_state_code::CORO_SUSPENDED,

@@ -191,6 +191,11 @@ impl World {
 
     fn snapshot(&self) -> Snap {
         let table = self.table.borrow();
+        // Every transition of the program keeps the switch fast path's key in step with the
+        // state and (copying mode) the residency it summarises.
+        for h in table.iter().flatten() {
+            assert!(h.fast_key_is_consistent(), "stale fast-path key for a {:?} coroutine", h.state());
+        }
         table.iter().map(|h| h.as_ref().map(|h| (h.state(), h.parent().map(|p| self.model_id(&p))))).collect()
     }
 

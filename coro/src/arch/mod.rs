@@ -24,7 +24,8 @@
 //! into the coroutine that resumed it. The core keeps it current on every switch.
 //!
 //! Porting to another CPU: add `<cpu>.s` (the routines above) and `<cpu>.rs` (which assembles
-//! it); in this file, the `mod <cpu>` line, the `naked_asm!` arm of `enter_with_hooks!` and
+//! it, and defines the thread word read by a TLS descriptor); in this file, the `mod <cpu>` line and
+//! `thread_word`, the `naked_asm!` arm of `enter_with_hooks!` and
 //! `LINK_OFFSET`; and in `tools.rs`, valgrind's client-request sequence for that CPU. The
 //! `rep movsq` path of `engine/switch/copying.rs` is an optional x86_64 speed-up (other CPUs use
 //! the loop); the C harness in `tests/arch/` needs the CPU's register checks to test the new
@@ -63,6 +64,18 @@ mod x86_64;
 
 #[cfg(target_arch = "aarch64")]
 mod aarch64;
+
+/// This thread's word of static TLS (null-initialised), where the engine keeps its per-thread
+/// state's address. It is read on every switch, so each CPU reads it with a TLS descriptor
+/// (`<cpu>.rs`): cheap in an executable and in a shared library alike, and clobbering almost no
+/// registers, so the switch's fast path stays free of register saves.
+#[inline(always)]
+pub(crate) fn thread_word() -> *mut usize {
+    #[cfg(target_arch = "x86_64")]
+    return x86_64::thread_word();
+    #[cfg(target_arch = "aarch64")]
+    return aarch64::thread_word();
+}
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 compile_error!("coro supports x86_64 and aarch64; to port it, see \"Porting\" in coro/src/arch/mod.rs");

@@ -63,8 +63,13 @@ pub struct Block {
     pub(crate) gen: AtomicU32,
     /// The owning thread's mark; null while the block is vacant.
     pub(crate) owner: AtomicPtr<ThreadMark>,
-    pub(crate) state: Cell<State>,
+    /// Private: written only through [`Block::set_state`], which keeps `resume_key` in step.
+    state: Cell<State>,
     pub(crate) flags: Cell<u8>,
+    /// The switch fast path's one compare: `handle ^ owner` while this block is SUSPENDED with its
+    /// frames in place (its own stack, or the occupant of its shared stack), else 0. See
+    /// [`Block::refresh_resume_key`].
+    pub(crate) resume_key: Cell<usize>,
     /// Handles (Rust clones, the C caller's reference) plus children whose parent this is.
     pub(crate) refs: Cell<u32>,
     /// Stack pointer saved by the last switch away (valid while NEW or SUSPENDED).
@@ -103,6 +108,7 @@ impl Block {
             owner: AtomicPtr::new(core::ptr::null_mut()),
             state: Cell::new(State::Dead),
             flags: Cell::new(0),
+            resume_key: Cell::new(0),
             refs: Cell::new(0),
             saved_sp: Cell::new(core::ptr::null_mut()),
             link_slot: Cell::new(core::ptr::null_mut()),
@@ -120,6 +126,75 @@ impl Block {
             shared: Cell::new(core::ptr::null()),
             image: UnsafeCell::new(Vec::new()),
         }
+    }
+
+    /// The life stage of this coroutine.
+    #[inline(always)]
+    pub(crate) fn state(&self) -> State {
+        self.state.get()
+    }
+
+    /// Moves the coroutine to `state`: the one place its state changes, so that the fast path's
+    /// key is cleared by every transition that makes the block not resumable.
+    ///
+    /// # Safety
+    /// `this` is a live block the calling thread may touch.
+    #[inline(always)]
+    pub(crate) unsafe fn set_state(this: *mut Block, state: State) {
+        // SAFETY: per the contract.
+        unsafe {
+            (*this).state.set(state);
+            Block::refresh_resume_key(this);
+        }
+    }
+
+    /// Recomputes `resume_key` from the fields it summarises: non-zero (`handle ^ owner`) only
+    /// while the block is SUSPENDED and its frames are in place, i.e. a plain switch to it needs
+    /// nothing but the register restore. Called by [`Block::set_state`] and whenever a shared
+    /// stack's occupant changes (copying mode). The handle's generation bits, the owner thread,
+    /// the state and the residency are thereby one word: the fast path compares it with the
+    /// handle it was given `^` its own thread's mark, and anything else takes the checked path.
+    ///
+    /// # Safety
+    /// `this` is a live block the calling thread may touch.
+    pub(crate) unsafe fn refresh_resume_key(this: *mut Block) {
+        // SAFETY: per the contract; a non-null shared stack outlives its coroutines.
+        unsafe {
+            let b = &*this;
+            let shared = b.shared.get();
+            let resident = shared.is_null() || (*shared).occupant() == this;
+            let key = if b.state() == State::Suspended && resident {
+                Block::handle(this) as usize ^ b.owner.load(Ordering::Relaxed) as usize
+            } else {
+                0
+            };
+            b.resume_key.set(key);
+        }
+    }
+
+    /// The fast path's two transitions, with the key each implies (see
+    /// `switch::depart_fast`): the leaving block becomes SUSPENDED in place (its frames stay
+    /// where they are, so its key is its handle `^ mark`), the arriving one RUNNING (key 0).
+    ///
+    /// # Safety
+    /// `from` is the running block of the thread whose fast mark is `mark` (non-zero), with its
+    /// frames in place; `to` a SUSPENDED, resident block of that thread.
+    #[inline(always)]
+    pub(crate) unsafe fn hand_over(from: *mut Block, to: *mut Block, mark: usize) {
+        // SAFETY: per the contract.
+        unsafe {
+            (*from).state.set(State::Suspended);
+            (*from).resume_key.set(Block::handle(from) as usize ^ mark);
+            (*to).state.set(State::Running);
+            (*to).resume_key.set(0);
+        }
+    }
+
+    /// The block a C handle names, without any check (null for a null handle, or for a handle
+    /// that is only tag bits): the fast path reads its key, the checked path uses `from_handle`.
+    #[inline(always)]
+    pub(crate) fn address_of(handle: usize) -> *mut Block {
+        (handle & !TAG_MASK) as *mut Block
     }
 
     pub(crate) fn is_main(&self) -> bool {

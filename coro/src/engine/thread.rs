@@ -50,6 +50,10 @@ pub(crate) struct ThreadCtx {
     pub(crate) current: Cell<*mut Block>,
     pub(crate) main: *mut Block,
     pub(crate) mark: Arc<ThreadMark>,
+    /// What the switch fast path XORs a handle with to get the key a resumable block of this
+    /// thread carries (`Block::resume_key`): the mark's address, or 0 when a sanitizer needs to
+    /// see every switch (no key can match 0: a mark is a heap address, never a handle's tag).
+    pub(crate) fast_mark: usize,
     /// The switch in flight: how to read its value, and the value.
     pub(crate) signal: Cell<Signal>,
     pub(crate) value: Cell<usize>,
@@ -70,8 +74,14 @@ pub(crate) struct ThreadCtx {
 }
 
 thread_local! {
-    static CTX: Cell<*mut ThreadCtx> = const { Cell::new(core::ptr::null_mut()) };
     static TEARDOWN: Teardown = const { Teardown };
+}
+
+/// Where this thread's `ThreadCtx` is published: the arch's thread word (read on every switch),
+/// null until the first use and again once `Teardown` has run.
+#[inline(always)]
+fn ctx_slot() -> *mut *mut ThreadCtx {
+    crate::arch::thread_word().cast()
 }
 
 /// Its destructor runs when the thread exits and releases the thread's state.
@@ -79,7 +89,8 @@ struct Teardown;
 
 impl Drop for Teardown {
     fn drop(&mut self) {
-        let ctx = CTX.with(|c| c.replace(core::ptr::null_mut()));
+        // SAFETY: the thread word is this thread's own.
+        let ctx = unsafe { ctx_slot().replace(core::ptr::null_mut()) };
         if !ctx.is_null() {
             // SAFETY: `ctx` came from Box::into_raw in `ThreadCtx::get` and was just unpublished,
             // so nothing else will reach it.
@@ -102,7 +113,8 @@ impl ThreadCtx {
     /// after that, so callers may hold it across switches.
     #[inline]
     pub(crate) fn get() -> Result<&'static ThreadCtx, crate::Error> {
-        let ctx = CTX.with(Cell::get);
+        // SAFETY: the thread word is this thread's own.
+        let ctx = unsafe { *ctx_slot() };
         if !ctx.is_null() {
             // SAFETY: published by `create` below and only freed by `Teardown` at thread exit.
             return Ok(unsafe { &*ctx });
@@ -111,8 +123,10 @@ impl ThreadCtx {
     }
 
     /// This thread's state if it exists (for the fault handler: never allocates).
+    #[inline(always)]
     pub(crate) fn peek() -> *const ThreadCtx {
-        CTX.try_with(Cell::get).unwrap_or(core::ptr::null_mut())
+        // SAFETY: the thread word is this thread's own (and static TLS, valid in a signal handler).
+        unsafe { *ctx_slot() }
     }
 
     #[cold]
@@ -125,30 +139,35 @@ impl ThreadCtx {
         unsafe {
             let b = &*main;
             b.owner.store(Arc::into_raw(mark.clone()).cast_mut(), Ordering::Relaxed);
-            b.state.set(State::Running);
+            Block::set_state(main, State::Running);
             b.flags.set(flags::MAIN);
             b.refs.set(1); // held by this ThreadCtx
             b.id.set(next_id());
         }
+        let asan = AsanFibers::get();
+        let tsan = TsanFibers::get();
+        let fast_mark = if asan.is_none() && tsan.is_none() { Arc::as_ptr(&mark) as usize } else { 0 };
         let ctx = Box::new(ThreadCtx {
             current: Cell::new(main),
             main,
             mark,
+            fast_mark,
             signal: Cell::new(Signal::Value),
             value: Cell::new(0),
             arriving: Cell::new(false),
             panic: Cell::new(None),
             dying: Cell::new(core::ptr::null_mut()),
             came_from: Cell::new(core::ptr::null_mut()),
-            asan: AsanFibers::get(),
-            tsan: TsanFibers::get(),
+            asan,
+            tsan,
             pool: UnsafeCell::new(StackPool::default()),
             vacant: UnsafeCell::new(vacant),
             copying: UnsafeCell::new(ThreadCopying::default()),
             altstack: overflow::AltStack::install(),
         });
         let ctx = Box::into_raw(ctx);
-        CTX.with(|c| c.set(ctx));
+        // SAFETY: the thread word is this thread's own.
+        unsafe { *ctx_slot() = ctx };
         // Registers the destructor; a thread already tearing down simply leaks its state.
         let _ = TEARDOWN.try_with(|_| ());
         // SAFETY: just published; lives until Teardown.
@@ -167,7 +186,7 @@ impl ThreadCtx {
         let main = ctx.main;
         // SAFETY: the main block lives while the ctx holds its reference.
         unsafe {
-            (*main).state.set(State::Dead);
+            Block::set_state(main, State::Dead);
             *(*main).entry.get() = Entry::Taken;
         }
         // SAFETY: releases the reference taken in `create`.

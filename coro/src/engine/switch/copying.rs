@@ -46,7 +46,33 @@ pub(crate) struct SharedStack {
     pub(crate) stack: Stack,
     /// The copying coroutine whose frames are on this stack now; null when none (or when the
     /// frames there belong to a finished coroutine).
-    pub(crate) occupant: Cell<*mut Block>,
+    /// Private: written only through [`SharedStack::set_occupant`].
+    occupant: Cell<*mut Block>,
+}
+
+impl SharedStack {
+    /// The copying coroutine whose frames are on this stack now (null: none).
+    pub(crate) fn occupant(&self) -> *mut Block {
+        self.occupant.get()
+    }
+
+    /// Changes the occupant, keeping both blocks' fast-path keys in step (residency is part of
+    /// what `Block::resume_key` summarises).
+    ///
+    /// # Safety
+    /// Both the old occupant and `b` (when non-null) are live blocks of this thread.
+    unsafe fn set_occupant(&self, b: *mut Block) {
+        let old = self.occupant.replace(b);
+        // SAFETY: per the contract.
+        unsafe {
+            if !old.is_null() {
+                Block::refresh_resume_key(old);
+            }
+            if !b.is_null() {
+                Block::refresh_resume_key(b);
+            }
+        }
+    }
 }
 
 /// The per-thread state of copying mode.
@@ -132,13 +158,15 @@ unsafe fn copy_words(dst: *mut usize, src: *const usize, words: usize) {
 /// `sh` is a shared stack of this thread; the caller runs below the occupant's saved stack
 /// pointer or on another stack.
 unsafe fn save_occupant(sh: &SharedStack) {
-    let occ = sh.occupant.replace(core::ptr::null_mut());
+    let occ = sh.occupant();
     if occ.is_null() {
         return;
     }
     // SAFETY: an occupant is a live block of this thread (burial clears the occupant).
+    unsafe { sh.set_occupant(core::ptr::null_mut()) };
+    // SAFETY: an occupant is a live block of this thread (burial clears the occupant).
     unsafe {
-        if (*occ).state.get() == State::Dead {
+        if (*occ).state() == State::Dead {
             return;
         }
         let sp = (*occ).saved_sp.get();
@@ -178,7 +206,7 @@ unsafe fn restore(to: *mut Block, sh: &SharedStack) {
             let image = &*(*to).image.get();
             copy_words(sp.cast(), image.as_ptr(), image.len());
         }
-        sh.occupant.set(to);
+        sh.set_occupant(to);
     }
 }
 
@@ -279,9 +307,10 @@ pub(crate) unsafe fn release(b: *mut Block, owned: bool) {
     // SAFETY: per the contract.
     unsafe {
         let sh = (*b).shared.replace(core::ptr::null());
-        if owned && !sh.is_null() && (*sh).occupant.get() == b {
-            (*sh).occupant.set(core::ptr::null_mut());
+        if owned && !sh.is_null() && (*sh).occupant() == b {
+            (*sh).set_occupant(core::ptr::null_mut());
         }
+        Block::refresh_resume_key(b);
         *(*b).image.get() = Vec::new();
     }
 }

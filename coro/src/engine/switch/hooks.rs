@@ -11,12 +11,13 @@
 //! No hook may unwind: they run between the caller and the stack switch, with no Rust frame to
 //! catch anything, so every fallible step is a status or a refusal, never a panic.
 
-use super::{arrive, depart_checked, take_panic};
+use super::{arrive, depart_checked, depart_fast, take_panic};
 use crate::arch;
 use crate::engine::block::Block;
 use crate::engine::thread::{Signal, ThreadCtx};
 use crate::error::{Error, SUCCESS};
 use core::ffi::c_void;
+use core::ptr::null_mut;
 use std::panic::catch_unwind;
 
 /// One `coro_arch_enter` with the Rust side's hooks. Naked, so that the resumed side returns
@@ -29,17 +30,40 @@ pub(super) unsafe extern "C" fn enter_rust(to: *mut Block, signal: usize, value:
     crate::arch::enter_with_hooks!(begin_rust, end_rust);
 }
 
-/// Begin hook of [`enter_rust`].
+/// Begin hook of [`enter_rust`]: the fast path inline (see `depart_fast`), everything else in
+/// [`begin_rust_checked`]. Kept small so that the fast path needs no callee-saved register: the
+/// switch has saved them once already (`arch`).
 unsafe extern "C" fn begin_rust(to: usize, signal: usize, value: usize, sp: *mut u8) -> arch::Departure {
+    let ctx = ThreadCtx::peek();
+    if !ctx.is_null() && signal == Signal::Value as usize {
+        let to_block = to as *mut Block;
+        // SAFETY: `ctx` is this thread's live state; the caller passes a slab block.
+        if let Some(d) =
+            unsafe { depart_fast(&*ctx, to_block, Block::handle(to_block) as usize, value, null_mut(), sp) }
+        {
+            return d;
+        }
+    }
+    // SAFETY: forwarded.
+    unsafe { begin_rust_checked(to, signal, value, sp) }
+}
+
+/// The checked path of [`begin_rust`].
+///
+/// # Safety
+/// As for `begin_rust`: `to` is a slab block.
+#[cold]
+#[inline(never)]
+unsafe extern "C" fn begin_rust_checked(to: usize, signal: usize, value: usize, sp: *mut u8) -> arch::Departure {
     let Ok(ctx) = ThreadCtx::get() else {
-        return arch::Departure { sp, ctx: core::ptr::null_mut() };
+        return arch::Departure { sp, ctx: null_mut() };
     };
     ctx.signal.set(Signal::from_word(signal));
     ctx.value.set(value);
     // SAFETY: the caller passes a slab block; the current block is this thread's. A Rust caller
     // takes its value from the end hook's result, not through a pointer.
     unsafe {
-        (*ctx.current.get()).received.set(core::ptr::null_mut());
+        (*ctx.current.get()).received.set(null_mut());
         depart_checked(ctx, to as *mut Block, sp)
     }
 }
@@ -58,17 +82,39 @@ unsafe extern "C" fn end_rust(ctx: *mut u8) -> arch::Arrival {
     }
 }
 
-/// Begin hook of `coro_switch(to, value, received)`: checks everything and either departs for
-/// `to` (a C handle) or refuses (then it stays on the caller's stack and the end hook returns the
-/// status). It never panics: its only allocation is the thread's state on first use, and when
-/// that fails it stays with a null context, which the end hook reports as `CORO_ENOMEM`.
+/// Begin hook of `coro_switch(to, value, received)`: the fast path inline (see `depart_fast`:
+/// one compare of the block's key against the handle), everything else in [`begin_c_checked`].
+/// Kept small so that the fast path needs no callee-saved register.
 ///
 /// # Safety
 /// Only as a begin hook of `coro_arch_enter`; `to` is NULL or a handle returned by this library,
 /// `received` NULL or a writable `void *` slot.
 pub(crate) unsafe extern "C" fn begin_c(to: usize, value: usize, received: usize, sp: *mut u8) -> arch::Departure {
+    let ctx = ThreadCtx::peek();
+    if !ctx.is_null() {
+        // SAFETY: `ctx` is this thread's live state; the fast path reads only the key of the
+        // handle's block (slab memory, always mapped) before it trusts the handle.
+        let fast = unsafe { depart_fast(&*ctx, Block::address_of(to), to, value, received as *mut *mut c_void, sp) };
+        if let Some(d) = fast {
+            return d;
+        }
+    }
+    // SAFETY: forwarded.
+    unsafe { begin_c_checked(to, value, received, sp) }
+}
+
+/// The checked path of [`begin_c`]: checks everything and either departs for `to` or refuses
+/// (then it stays on the caller's stack and the end hook returns the status). It never panics:
+/// its only allocation is the thread's state on first use, and when that fails it stays with a
+/// null context, which the end hook reports as `CORO_ENOMEM`.
+///
+/// # Safety
+/// As for [`begin_c`].
+#[cold]
+#[inline(never)]
+unsafe extern "C" fn begin_c_checked(to: usize, value: usize, received: usize, sp: *mut u8) -> arch::Departure {
     let Ok(ctx) = ThreadCtx::get() else {
-        return arch::Departure { sp, ctx: core::ptr::null_mut() };
+        return arch::Departure { sp, ctx: null_mut() };
     };
     let refuse = |e: Error| {
         ctx.signal.set(Signal::Refused);

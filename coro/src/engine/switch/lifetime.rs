@@ -58,7 +58,7 @@ pub(crate) fn create(spawn: Spawn) -> Result<*mut Block, Error> {
         let blk = &*b;
         std::sync::Arc::increment_strong_count(ctx.mark_ptr());
         blk.owner.store(ctx.mark_ptr(), Ordering::Release);
-        blk.state.set(State::New);
+        Block::set_state(b, State::New);
         blk.flags.set(if spawn.unwind_on_drop { flags::UNWIND_ON_DROP } else { 0 });
         blk.refs.set(1);
         (*parent).refs.set((*parent).refs.get() + 1);
@@ -128,7 +128,7 @@ pub(super) unsafe fn bury_unstarted(ctx: &ThreadCtx, b: *mut Block) {
     // SAFETY: per the contract; the entry is moved out before it is dropped, because dropping
     // a Rust closure runs arbitrary code (which may even switch).
     unsafe {
-        (*b).state.set(State::Dead);
+        Block::set_state(b, State::Dead);
         if let Some(stack) = (*(*b).stack.get()).take() {
             give_stack(ctx, b, stack);
         }
@@ -178,7 +178,7 @@ pub(crate) unsafe fn release_ref(mut b: *mut Block) {
             if refs > 0 {
                 return;
             }
-            match (*b).state.get() {
+            match (*b).state() {
                 // Freed by `bury_finished` when it finishes.
                 State::Running => return,
                 State::Suspended => {
@@ -212,7 +212,7 @@ pub(super) unsafe fn suspended_unreferenced(b: *mut Block) {
         let ours = (*b).owner.load(Ordering::Relaxed) == ctx.mark_ptr();
         if !ours {
             // An orphan: it can never run again. Release its stack unrun.
-            (*b).state.set(State::Dead);
+            Block::set_state(b, State::Dead);
             drop((*(*b).stack.get()).take());
             copying::release(b, false);
             let parent = free_block(b);
@@ -228,7 +228,7 @@ pub(super) unsafe fn suspended_unreferenced(b: *mut Block) {
             release_ref(old_parent);
             let _ = transfer(b, Signal::Unwind, 0);
             // If it refused to die it keeps our reference and stays suspended (leaked).
-            if (*b).state.get() == State::Dead {
+            if (*b).state() == State::Dead {
                 release_ref(b);
             }
         }
@@ -266,7 +266,7 @@ unsafe fn free_block(b: *mut Block) -> *mut Block {
         }
         blk.link_slot.set(core::ptr::null_mut());
         blk.canary.set(core::ptr::null());
-        blk.state.set(State::Dead);
+        Block::set_state(b, State::Dead);
         blk.invalidate_handles();
         blk.flags.set(0);
         let mark = blk.owner.swap(core::ptr::null_mut(), Ordering::AcqRel);
@@ -300,9 +300,9 @@ pub(crate) unsafe fn abandon(b: *mut Block) -> Result<(), Error> {
         if (*b).is_main() {
             return Err(Error::Main);
         }
-        match (*b).state.get() {
+        match (*b).state() {
             State::Suspended => {
-                (*b).state.set(State::Dead);
+                Block::set_state(b, State::Dead);
                 if let Some(stack) = (*(*b).stack.get()).take() {
                     give_stack(ctx, b, stack);
                 }
@@ -327,7 +327,7 @@ pub(crate) unsafe fn abandon(b: *mut Block) -> Result<(), Error> {
 pub(crate) unsafe fn stack_in_use(b: *const Block) -> usize {
     // SAFETY: per the contract.
     unsafe {
-        match (&*(*b).stack.get(), (*b).state.get()) {
+        match (&*(*b).stack.get(), (*b).state()) {
             (Some(stack), State::Suspended) => stack.top() as usize - (*b).saved_sp.get() as usize,
             (None, State::Suspended) if !(*b).shared.get().is_null() => copying::in_use(b),
             _ => 0,
@@ -378,11 +378,11 @@ pub(crate) unsafe fn destroy(b: *mut Block) -> Result<(), Error> {
         if (*b).is_main() {
             return Err(Error::Main);
         }
-        match ((*b).state.get(), access) {
+        match ((*b).state(), access) {
             (State::New, _) => bury_unstarted(ctx, b),
             (State::Dead, _) => {}
             (State::Suspended, Access::Orphan) => {
-                (*b).state.set(State::Dead);
+                Block::set_state(b, State::Dead);
                 drop((*(*b).stack.get()).take());
                 copying::release(b, false);
             }

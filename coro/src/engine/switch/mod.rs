@@ -102,7 +102,7 @@ pub(crate) unsafe fn depart_checked(ctx: &ThreadCtx, to: *mut Block, sp: *mut u8
         if to == ctx.current.get() {
             return stay;
         }
-        match (*to).state.get() {
+        match (*to).state() {
             State::Suspended | State::New => depart(ctx, to, sp),
             State::Dead => refuse(Error::Dead),
             // Only the current coroutine runs, and that case was handled above.
@@ -122,7 +122,7 @@ pub(crate) unsafe fn kill(target: *mut Block, reason: usize) -> Result<Received,
         return Err(Error::WrongThread);
     }
     // SAFETY: owned by this thread.
-    match unsafe { (*target).state.get() } {
+    match unsafe { (*target).state() } {
         State::New => {
             // SAFETY: a NEW coroutine never ran, so nothing is on its stack.
             unsafe { bury_unstarted(ctx, target) };
@@ -158,6 +158,61 @@ pub(crate) unsafe extern "C" fn first_end(ctx: *mut u8) -> arch::Arrival {
     }
 }
 
+/// The switch fast path: a plain value to a SUSPENDED coroutine of this thread whose frames are
+/// in place, from a running coroutine that leaves nothing behind to check or tidy up. `handle` is
+/// the C handle the caller named `to` by (the Rust shell passes `Block::handle(to)`).
+///
+/// One compare decides most of it: `to`'s key (`Block::resume_key`) equals `handle ^ fast_mark`
+/// only if the handle's generation is current, `to` belongs to this thread, is SUSPENDED (so not
+/// the running one), is resident in copying mode, and no sanitizer is watching (`fast_mark` is 0
+/// then, which no key matches). The leaving side must be RUNNING (not a finishing coroutine),
+/// guarded (no canary to check), still referenced, with no finished coroutine to bury. Then the
+/// switch is done here, as `depart` + `depart_tail` would do it: `from`'s state and saved stack
+/// pointer, `to`'s link word and `*received`, and the arch fast bit, so no end hook runs. Returns
+/// `None`, having changed nothing, when any condition fails: the checked path then decides.
+///
+/// # Safety
+/// `to` is null or a slab block (a handle's address bits); `received` is where the caller's own
+/// pending switch wants its value (null or writable); `sp` its saved stack pointer.
+#[inline(always)]
+pub(crate) unsafe fn depart_fast(
+    ctx: &ThreadCtx,
+    to: *mut Block,
+    handle: usize,
+    value: usize,
+    received: *mut *mut core::ffi::c_void,
+    sp: *mut u8,
+) -> Option<arch::Departure> {
+    // SAFETY: slab blocks stay mapped, so `to`'s key is readable for any non-null address; once
+    // it matches, `to` is a live SUSPENDED block of this thread. `from` is this thread's current.
+    unsafe {
+        if to.is_null() || (*to).resume_key.get() != handle ^ ctx.fast_mark {
+            return None;
+        }
+        let from = ctx.current.get();
+        if (*from).state() != State::Running
+            || !(*from).canary.get().is_null()
+            || (*from).refs.get() == 0
+            || !ctx.dying.get().is_null()
+        {
+            return None;
+        }
+        (*from).received.set(received);
+        (*from).saved_sp.set(sp);
+        Block::hand_over(from, to, ctx.fast_mark);
+        ctx.current.set(to);
+        let slot = (*to).link_slot.get();
+        if !slot.is_null() {
+            *slot = (*from).saved_sp.as_ptr();
+        }
+        let r = (*to).received.get();
+        if !r.is_null() {
+            *r = value as *mut core::ffi::c_void;
+        }
+        Some(arch::Departure { sp: ((*to).saved_sp.get() as usize | arch::FAST) as *mut u8, ctx: value as *mut u8 })
+    }
+}
+
 /// The leaving half of a switch from the current coroutine to `to` (the signal and value to
 /// deliver are already in `ctx`): runs in a begin hook, with the current stack's saved `sp`.
 ///
@@ -174,15 +229,15 @@ pub(crate) unsafe fn depart(ctx: &ThreadCtx, to: *mut Block, sp: *mut u8) -> arc
             crate::engine::overflow::report_canary(&*from, stack_size(from));
         }
         (*from).saved_sp.set(sp);
-        if let (Some(asan), State::New, true) = (ctx.asan, (*to).state.get(), (*to).shared.get().is_null()) {
+        if let (Some(asan), State::New, true) = (ctx.asan, (*to).state(), (*to).shared.get().is_null()) {
             // A stack's earlier users may have left poison in ASan's shadow (see `unpoison`).
             // (Copying mode unpoisons its shared stack at every restore: copying.rs.)
             asan.unpoison(stack_bounds(to));
         }
-        if (*from).state.get() == State::Running {
-            (*from).state.set(State::Suspended);
+        if (*from).state() == State::Running {
+            Block::set_state(from, State::Suspended);
         }
-        (*to).state.set(State::Running);
+        Block::set_state(to, State::Running);
         ctx.current.set(to);
         // Tell unwinders who resumed `to`. A finishing coroutine hands on its own resumer, since
         // its stack is about to be released (read now: a copying coroutine's link word may be
@@ -191,7 +246,7 @@ pub(crate) unsafe fn depart(ctx: &ThreadCtx, to: *mut Block, sp: *mut u8) -> arc
             core::ptr::null_mut() // a main coroutine: no link word
         } else {
             let from_link = (*from).link_slot.get();
-            if (*from).state.get() == State::Dead && !from_link.is_null() {
+            if (*from).state() == State::Dead && !from_link.is_null() {
                 *from_link
             } else {
                 (*from).saved_sp.as_ptr()
@@ -199,7 +254,7 @@ pub(crate) unsafe fn depart(ctx: &ThreadCtx, to: *mut Block, sp: *mut u8) -> arc
         };
         // Copying mode: put `to`'s frames on its shared stack first (see copying.rs).
         let shared = (*to).shared.get();
-        if !shared.is_null() && (*shared).occupant.get() != to && copying::bring_in(from, to, &*shared) {
+        if !shared.is_null() && (*shared).occupant() != to && copying::bring_in(from, to, &*shared) {
             return copying::via_switcher(ctx, from, to, link);
         }
         depart_tail(ctx, from, to, link)
@@ -252,7 +307,7 @@ pub(crate) unsafe fn depart_tail(
         ctx.arriving.set(true);
         if let Some(asan) = ctx.asan {
             let leaving =
-                if (*from).state.get() == State::Dead { None } else { Some(&mut *(*from).asan_fake_stack.as_ptr()) };
+                if (*from).state() == State::Dead { None } else { Some(&mut *(*from).asan_fake_stack.as_ptr()) };
             asan.start(leaving, stack_bounds(to));
         }
         arch::Departure { sp: (*to).saved_sp.get(), ctx: ctx as *const ThreadCtx as *mut u8 }
@@ -319,7 +374,7 @@ pub(crate) unsafe fn arrive(ctx: &ThreadCtx) {
         // The coroutine we came from may have dropped its last reference while it ran; now that
         // it is suspended, it is unreferenced like any other (and unwound if it is Rust's).
         let from = ctx.came_from.replace(core::ptr::null_mut());
-        if !from.is_null() && (*from).refs.get() == 0 && (*from).state.get() == State::Suspended {
+        if !from.is_null() && (*from).refs.get() == 0 && (*from).state() == State::Suspended {
             suspended_unreferenced(from);
         }
     }
@@ -360,10 +415,10 @@ unsafe fn finish(ctx: &ThreadCtx, me: *mut Block, outcome: Result<usize, Box<dyn
     // SAFETY: `me` and its ancestors are blocks of this thread kept alive by the parent links;
     // the walk ends because a thread's main coroutine is never DEAD while the thread runs.
     unsafe {
-        (*me).state.set(State::Dead);
+        Block::set_state(me, State::Dead);
         let mut target = (*me).parent.get();
         loop {
-            match (*target).state.get() {
+            match (*target).state() {
                 State::Dead => {}
                 // A NEW ancestor has no pending switch to resume a panic in: it dies unrun and
                 // the panic travels on up the chain.
