@@ -53,7 +53,8 @@ header:
 check-header:
 	ci/header.sh --check
 
-EXAMPLE_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wpedantic -Werror -O2 -Iinclude
+# The flags of every C program here are defined once, in ci/lib/cflags.sh.
+EXAMPLE_CFLAGS := $(shell . ci/lib/cflags.sh && echo "$$CORO_CFLAGS") -O2 -Iinclude
 
 demo: release
 	@mkdir -p target/examples

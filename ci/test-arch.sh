@@ -12,7 +12,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 OUT=target/arch-harness
 HARNESS=tests/arch/switch_harness.c
-CFLAGS=(-std=c11 -Wall -Wextra -Wpedantic -Werror -O2 -g)
+. ci/lib/cflags.sh
+read -ra CFLAGS <<<"$CORO_STRICT_CFLAGS"
+CFLAGS+=(-O2 -g)
 mkdir -p "$OUT"
 
 failures=0

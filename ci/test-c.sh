@@ -55,7 +55,9 @@ for m in "${modes[@]}"; do
   esac
 done
 
-BASE_CFLAGS=(-std=c11 -D_GNU_SOURCE -Wall -Wextra -Wpedantic -Werror -g -I"$ROOT/include" -I"$ROOT/tests/c")
+. "$ROOT/ci/lib/cflags.sh"
+read -ra BASE_CFLAGS <<<"$CORO_CFLAGS"
+BASE_CFLAGS+=(-g -I"$ROOT/include" -I"$ROOT/tests/c")
 # shellcheck disable=SC2206
 EXTRA=(${EXTRA_CFLAGS:-})
 LDFLAGS=(-L"$LIB_DIR" -Wl,-rpath,"$LIB_DIR" -lcoro -pthread)

@@ -12,7 +12,9 @@ CORO_LIB_DIR=${CORO_LIB_DIR:-target/debug}
 lib=$(cd "$CORO_LIB_DIR" && pwd)
 out=target/cpp
 mkdir -p "$out"
-CXXFLAGS=(-std=c++17 -Wall -Wextra -Wpedantic -Werror -g -Iinclude -Ibindings/cpp -pthread)
+. ci/lib/cflags.sh
+read -ra CXXFLAGS <<<"$CORO_CXXFLAGS"
+CXXFLAGS+=(-g -Iinclude -Ibindings/cpp -pthread)
 LINK=(-L"$lib" -lcoro -Wl,-rpath,"$lib")
 
 for t in tests/cpp/*.cpp; do

@@ -9,7 +9,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 CORO_LIB_DIR=${CORO_LIB_DIR:-target/debug}
 CC=${CC:-cc}
-CFLAGS=(-std=c11 -D_GNU_SOURCE -Wall -Wextra -Wpedantic -Werror -O2)
+. ci/lib/cflags.sh
+read -ra CFLAGS <<<"$CORO_CFLAGS"
+CFLAGS+=(-O2)
 OUT=target/examples
 
 if [[ ! -f "$CORO_LIB_DIR/libcoro.so" ]]; then

@@ -4,6 +4,7 @@
 # libcoro.a, and both programs are run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. ci/lib/cflags.sh # CORO_STRICT_CFLAGS, CORO_CXXFLAGS (unquoted below: they are word lists)
 CC=${CC:-cc}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -31,7 +32,7 @@ check_output() { # program, label
 
 echo "== shared: cc first.c \$(pkg-config --cflags --libs coro)"
 # shellcheck disable=SC2046
-"$CC" -std=c11 -Wall -Wextra -Wpedantic -Werror examples/c/first.c $(pkg-config --cflags --libs coro) -o "$tmp/first-shared"
+"$CC" $CORO_STRICT_CFLAGS examples/c/first.c $(pkg-config --cflags --libs coro) -o "$tmp/first-shared"
 readelf -d "$tmp/first-shared" | grep -q 'NEEDED.*\[libcoro.so.0.1\]' \
   || { echo "test-install: first-shared does not record the soname libcoro.so.0.1" >&2; exit 1; }
 LD_LIBRARY_PATH=$prefix/lib check_output "$tmp/first-shared" first-shared
@@ -62,7 +63,7 @@ int main() {
 }
 CPP
 # shellcheck disable=SC2046
-"${CXX:-c++}" -std=c++17 -Wall -Wextra -Wpedantic -Werror "$tmp/first.cpp" $(pkg-config --cflags --libs coro) -o "$tmp/first-cpp"
+"${CXX:-c++}" $CORO_CXXFLAGS "$tmp/first.cpp" $(pkg-config --cflags --libs coro) -o "$tmp/first-cpp"
 LD_LIBRARY_PATH=$prefix/lib check_output "$tmp/first-cpp" first-cpp
 
 echo "== static: cc first.c \$(pkg-config --static --cflags --libs coro)"
@@ -74,7 +75,7 @@ rm "$tmp"/static-prefix/lib/libcoro.so*
 sed -i "s|$prefix|$tmp/static-prefix|g" "$tmp/static-prefix/lib/pkgconfig/coro.pc"
 export PKG_CONFIG_PATH=$tmp/static-prefix/lib/pkgconfig
 # shellcheck disable=SC2046
-"$CC" -std=c11 -Wall -Wextra -Wpedantic -Werror examples/c/first.c $(pkg-config --static --cflags --libs coro) -o "$tmp/first-static"
+"$CC" $CORO_STRICT_CFLAGS examples/c/first.c $(pkg-config --static --cflags --libs coro) -o "$tmp/first-static"
 if readelf -d "$tmp/first-static" | grep -q 'NEEDED.*libcoro'; then
   echo "test-install: first-static still needs libcoro.so" >&2; exit 1
 fi

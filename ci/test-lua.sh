@@ -13,7 +13,9 @@ pkg-config --exists lua5.4 || { echo "test-lua: Lua 5.4 not found (run: ci/deps.
 lib=$(cd "$CORO_LIB_DIR" && pwd)
 out=target/lua
 mkdir -p "$out"
-CFLAGS=(-std=c11 -D_GNU_SOURCE -Wall -Wextra -Wpedantic -Werror -g -Iinclude)
+. ci/lib/cflags.sh
+read -ra CFLAGS <<<"$CORO_CFLAGS"
+CFLAGS+=(-g -Iinclude)
 read -r -a LUA_CFLAGS <<<"$(pkg-config --cflags lua5.4)"
 read -r -a LUA_LIBS <<<"$(pkg-config --libs lua5.4)"
 LINK=(-L"$lib" -lcoro -Wl,-rpath,"$lib" "${LUA_LIBS[@]}")

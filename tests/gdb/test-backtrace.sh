@@ -3,10 +3,11 @@
 # frames, the coroutine's root, and then walks on into the coroutine that resumed it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. ci/lib/cflags.sh # CORO_STRICT_CFLAGS
 lib=$(cd "${CORO_LIB_DIR:-target/debug}" && pwd)
 out=target/gdb
 mkdir -p "$out"
-cc -std=c11 -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Wpedantic -Werror -Iinclude \
+cc $CORO_STRICT_CFLAGS -g -O1 -fno-omit-frame-pointer -Iinclude \
    tests/gdb/backtrace.c -L"$lib" -lcoro -Wl,-rpath,"$lib" -o "$out/backtrace"
 bt=$(gdb -q -batch -nx -ex 'break level3' -ex run -ex bt --args "$out/backtrace" 2>&1)
 
