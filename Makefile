@@ -98,11 +98,11 @@ test-gdb: deps-test build
 
 # The C scale program (examples/c/scale.c) at 100,000 coroutines per mode (1,000,000 in make bench).
 test-scale: build
-	tests/scale/run.sh
+	ci/scale.sh
 
 # The CPython state shim (python/src/pystate.c) driven from C on every CPython 3.10-3.13 found.
 test-pystate: build
-	tests/pystate/run.sh
+	ci/pystate.sh
 
 # The Python extension on every CPython 3.10-3.13 found (CI requires all four).
 test-python: deps-build
@@ -111,13 +111,13 @@ test-python: deps-build
 # greenlet 3.5.6's own test suite (downloaded at test time) against the drop-in greenlet, on every
 # CPython 3.10-3.13 found (CI requires all four); skips: tests/compat/SKIPPED.md. About 4 minutes.
 test-compat: deps-build
-	tests/compat/run.sh
+	ci/compat.sh
 
 # gevent's published wheel (compiled Cython modules, built against greenlet 3's greenlet.h) on the
 # drop-in greenlet, and 50 of gevent's own test modules from its sdist (downloaded at test time),
 # for the default Python. About 2 minutes; CI runs it (.ci/run). See docs/greenlet-compat.md.
 test-gevent: deps-build
-	tests/gevent/run.sh
+	ci/gevent.sh
 
 # The uthread wheel and the drop-in greenlet wheel for the default Python, into dist/.
 wheel: deps-build

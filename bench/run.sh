@@ -15,6 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+. ci/lib/cflags.sh # CORO_CFLAGS
 out=$ROOT/target/bench
 mkdir -p "$out"
 rm -f "$out"/*.json
@@ -32,19 +33,19 @@ echo "bench: Python next to greenlet 3.5.6 (log: target/bench/python.log)"
 bench/python/run.sh ${PYBENCH_ARGS:-} --no-alive --json "$out/python.json" >"$out/python.log" 2>&1 || echo "bench: Python bench failed"
 
 echo "bench: C scale program, $count coroutines per mode (log: target/bench/c-scale.log)"
-cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wpedantic -Werror -O2 -Iinclude examples/c/scale.c \
+cc $CORO_CFLAGS -O2 -Iinclude examples/c/scale.c \
   -Ltarget/release -lcoro -Wl,-rpath,"$ROOT/target/release" -o "$out/scale"
 "$out/scale" --count "$count" --json >"$out/c-scale.json" 2>"$out/c-scale.log" || echo "bench: C scale program failed"
 
 echo "bench: switch round trip by stack depth, both modes (log: target/bench/depth.log)"
-cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wpedantic -Werror -O2 -Iinclude bench/depth.c \
+cc $CORO_CFLAGS -O2 -Iinclude bench/depth.c \
   -Ltarget/release -lcoro -Wl,-rpath,"$ROOT/target/release" -o "$out/depth"
 # shellcheck disable=SC2086
 "$out/depth" ${DEPTH_ARGS:-} --json >"$out/depth.json" 2>"$out/depth.log" || echo "bench: depth benchmark failed"
 
 echo "bench: Python scale script, $count uthreads per mode (log: target/bench/py-scale.log)"
-minor=$("${PYTHON:-python3}" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-venv=$ROOT/target/bench-venv-$minor   # made by bench/python/run.sh: uthread + greenlet 3.5.6
+. ci/lib/python.sh # default_python, python_minor
+venv=$ROOT/target/venv-$(python_minor "$(default_python)")-bench   # made by bench/python/run.sh: uthread + greenlet
 "$venv/bin/python" tests/scale/scale.py --count "$count" --impl uthread-copying,greenlet,uthread --json \
   >"$out/py-scale.json" 2>"$out/py-scale.log" || echo "bench: Python scale script failed"
 

@@ -5,8 +5,8 @@
 # Env:   FUZZ_PYTHON   CPython minor version to use (default 3.12)
 #        FUZZ_SEED     hypothesis seed (default: random; printed so a run can be repeated)
 #
-# Builds the uthread wheel for that interpreter into target/fuzz-wheels-3.X and installs it, with
-# pinned hypothesis, pytest and greenlet==3.5.6 from PyPI, into target/fuzz-venv-3.X. Both
+# Builds the uthread wheel for that interpreter into target/wheels-3.X-fuzz and installs it, with
+# hypothesis, pytest and greenlet 3.5.6 from PyPI (ci/pins.txt), into target/venv-3.X-fuzz. Both
 # implementations run in the same process: every generated program is interpreted once against
 # the `greenlet` module and once against `uthread`, and the two traces must be equal.
 # Ends with `fuzz: N examples, M diverged` (the sum over all processes); fails if M > 0 or fewer
@@ -15,31 +15,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 EXAMPLES=${1:-2000}
-MINOR=${FUZZ_PYTHON:-3.12}
-HYPOTHESIS_VERSION=6.170.15
-PYTEST_VERSION=8.4.2
-GREENLET_VERSION=3.5.6
-PYENV_ROOT=${PYENV_ROOT:-$HOME/.pyenv}
+. ci/lib/python.sh
+one_python "${FUZZ_PYTHON:-3.12}"
 
-py=""
-for d in "$PYENV_ROOT"/versions/"$MINOR".*; do
-  [[ "$(basename "$d")" =~ ^$MINOR\.[0-9]+$ && -x "$d/bin/python$MINOR" ]] && py=$d/bin/python$MINOR
-done
-[ -n "$py" ] || py=$(command -v "python$MINOR" || true)
-if [ -z "$py" ]; then
-  echo "ci/fuzz.sh: CPython $MINOR not found" >&2
-  exit 2
-fi
-
-venv=$ROOT/target/fuzz-venv-$MINOR
-wheels=$ROOT/target/fuzz-wheels-$MINOR
-[ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
-"$venv/bin/python" -m pip install -q --disable-pip-version-check \
-  "hypothesis==$HYPOTHESIS_VERSION" "pytest==$PYTEST_VERSION" "greenlet==$GREENLET_VERSION"
-rm -rf "$wheels"
-PYTHON=$py ci/python-wheel.sh "$wheels" >/dev/null
-"$venv/bin/python" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps \
-  "$wheels"/uthread-*.whl
+# uthread, and hypothesis, pytest and the real greenlet at their pins, in target/venv-3.X-fuzz.
+wheel_venv fuzz "$PY"
+venv=$VENV
+pip_pins "$venv" hypothesis pytest greenlet
 
 # The regression programs (every divergence ever found) first, then the random ones, split over
 # FUZZ_JOBS processes (default: the number of CPUs), each with its own seed.

@@ -11,14 +11,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-MATURIN_VERSION=1.16.0
-GREENLET_API_VERSION=3.5.6   # the greenlet release whose API (and test suite) the compat package follows
-PYTHON=${PYTHON:-python3}
+. ci/lib/python.sh # default_python, venv_for, pin_version, maturin_version
 out=${1:-dist}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-py=$("$PYTHON" -c 'import sys; print(sys.executable)')
-minor=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+py=$(default_python)
+minor=$(python_minor "$py")
+# The greenlet release whose API (and test suite) the compat package follows: its pin.
+GREENLET_API_VERSION=$(pin_version greenlet)
 
 # --- versions -----------------------------------------------------------------------------------
 uthread_version=$(sed -n '/^\[workspace.package\]/,/^\[/s/^version *= *"\([^"]*\)".*/\1/p' Cargo.toml)
@@ -37,9 +37,10 @@ check "$compat/pyproject.toml" "\"uthread==$uthread_version\""
 check "$compat/greenlet/__init__.py" "__version__ = \"$greenlet_version\""
 
 # --- uthread (maturin) --------------------------------------------------------------------------
-venv=$ROOT/target/venv-$minor
-[ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
-"$venv/bin/python" -m pip install -q --disable-pip-version-check "maturin==$MATURIN_VERSION"
+# maturin at the version python/pyproject.toml's [build-system] requires, in target/venv-3.X-build.
+venv_for build "$py"
+venv=$VENV
+"$venv/bin/python" "${PIP[@]}" install "maturin==$(maturin_version)"
 rm -f "$out"/uthread-"$uthread_version"-cp"${minor/./}"-*.whl "$out"/greenlet-"$greenlet_version"-*.whl
 (cd python && PYO3_PYTHON="$venv/bin/python" "$venv/bin/maturin" build --release -q -i "$venv/bin/python" -o "$out")
 
@@ -49,7 +50,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cp -r "$compat" "$tmp/greenlet-compat"
 rm -rf "$tmp/greenlet-compat/build" "$tmp"/greenlet-compat/greenlet/__pycache__
-"$venv/bin/python" -m pip wheel -q --disable-pip-version-check --no-deps "$tmp/greenlet-compat" -w "$out"
+"$venv/bin/python" "${PIP[@]}" wheel --no-deps "$tmp/greenlet-compat" -w "$out"
 
 # The drop-in must ship greenlet.h where greenlet's wheel does: in the package, and in the wheel's
 # `headers` scheme (installed as <prefix>/include/site/pythonX.Y/greenlet/greenlet.h).

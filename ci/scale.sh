@@ -4,15 +4,16 @@
 # 1 KiB in copying mode (docs/performance.md). `make bench` runs the same program with 1,000,000.
 # (The Python script tests/scale/scale.py runs at 100,000 in tests/python/test_copying.py.)
 #
-# Usage: tests/scale/run.sh [COUNT]     Env: CORO_LIB_DIR (default target/debug), CC.
+# Usage: ci/scale.sh [COUNT]     Env: CORO_LIB_DIR (default target/debug), CC.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/.."
 ROOT=$PWD
+. ci/lib/cflags.sh # CORO_CFLAGS
 count=${1:-100000}
 lib=${CORO_LIB_DIR:-$ROOT/target/debug}
 out=$ROOT/target/scale
 mkdir -p "$out"
-"${CC:-cc}" -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wpedantic -Werror -O2 -I"$ROOT/include" \
+"${CC:-cc}" $CORO_CFLAGS -O2 -I"$ROOT/include" \
   examples/c/scale.c -L"$lib" -lcoro -Wl,-rpath,"$lib" -o "$out/scale"
 "$out/scale" --count "$count" --json | tee "$out/scale.json"
 python3 - "$out/scale.json" <<'PY'
