@@ -1,10 +1,26 @@
-"""Type stubs for uthread: greenlet-compatible micro-threads."""
+"""Type stubs for uthread: greenlet-compatible micro-threads (the native names are defined in
+_uthread.pyi)."""
 
-from contextvars import Context
-from types import FrameType, TracebackType
-from typing import Any, Callable, Final, Literal, Protocol
-
-from typing_extensions import disjoint_base
+from uthread._uthread import (
+    CLOCKS_PER_SEC as CLOCKS_PER_SEC,
+    DEFAULT_STACK_SIZE as DEFAULT_STACK_SIZE,
+    GREENLET_USE_CONTEXT_VARS as GREENLET_USE_CONTEXT_VARS,
+    GREENLET_USE_GC as GREENLET_USE_GC,
+    GREENLET_USE_STANDARD_THREADING as GREENLET_USE_STANDARD_THREADING,
+    GREENLET_USE_TRACING as GREENLET_USE_TRACING,
+    GreenletExit as GreenletExit,
+    __version__ as __version__,
+    enable_optional_cleanup as enable_optional_cleanup,
+    error as error,
+    get_clocks_used_doing_optional_cleanup as get_clocks_used_doing_optional_cleanup,
+    get_pending_cleanup_count as get_pending_cleanup_count,
+    get_total_main_greenlets as get_total_main_greenlets,
+    getcurrent as getcurrent,
+    gettrace as gettrace,
+    greenlet as greenlet,
+    settrace as settrace,
+    stack_size as stack_size,
+)
 
 __all__ = [
     "__version__",
@@ -21,114 +37,6 @@ __all__ = [
     "current",
     "new",
 ]
-
-__version__: Final[str]
-
-GREENLET_USE_GC: Final[bool]
-GREENLET_USE_TRACING: Final[bool]
-GREENLET_USE_CONTEXT_VARS: Final[bool]
-GREENLET_USE_STANDARD_THREADING: Final[bool]
-CLOCKS_PER_SEC: Final[int]
-DEFAULT_STACK_SIZE: Final[int]
-
-class GreenletExit(BaseException):
-    """Raised in a greenlet to make it exit; returned (not raised) to the parent when it ends one."""
-
-class error(Exception):
-    """An invalid switch: to a greenlet of another thread, or one that can never run again."""
-
-@disjoint_base
-class greenlet:
-    """A micro-thread: ``run`` executes on its own stack when the greenlet is first switched to."""
-
-    getcurrent: Callable[[], greenlet]
-    error: type[error]
-    GreenletExit: type[GreenletExit]
-    settrace: Callable[[_TraceFunc | None], _TraceFunc | None]
-    gettrace: Callable[[], _TraceFunc | None]
-
-    def __init__(
-        self, run: Callable[..., Any] | None = None, parent: greenlet | None = None, *, copying: bool | None = None
-    ) -> None:
-        """Creates a greenlet (it does not run until switched to); ``parent`` defaults to the
-        current greenlet. ``copying=True`` runs it in copying mode: on a stack shared with the
-        thread's other copying greenlets, keeping only the used part (on the heap) while it is
-        switched out (denser; see docs/stacks.md)."""
-    def switch(self, *args: Any, **kwargs: Any) -> Any:
-        """Suspends the current greenlet and runs this one; returns what the next switch back
-        brings (``()``, the single argument, the tuple, the kwargs dict, or ``(args, kwargs)``)."""
-    def throw(
-        self,
-        typ: type[BaseException] | BaseException = ...,
-        val: object = None,
-        tb: TracebackType | None = None,
-        /,
-    ) -> Any:
-        """Switches to this greenlet and raises the exception (default ``GreenletExit``) in it."""
-    @property
-    def run(self) -> Callable[..., Any]:
-        """The callable run at the start; only available (and settable) before the start."""
-    @run.setter
-    def run(self, value: Callable[..., Any] | None) -> None: ...
-    @run.deleter
-    def run(self) -> None: ...
-    @property
-    def parent(self) -> greenlet | None:
-        """The greenlet that receives the result (or exception) when this one finishes;
-        None for a thread's main greenlet."""
-    @parent.setter
-    def parent(self, value: greenlet) -> None: ...
-    @property
-    def dead(self) -> bool:
-        """True once the greenlet has finished (or can never run again)."""
-    @property
-    def gr_frame(self) -> FrameType | None:
-        """The innermost frame of a suspended greenlet; None while it runs, before it starts
-        and after it ends."""
-    @property
-    def gr_context(self) -> Context | None:
-        """The contextvars context the greenlet runs in (None until one is created or set)."""
-    @gr_context.setter
-    def gr_context(self, value: Context | None) -> None: ...
-    @property
-    def _stack_saved(self) -> int:
-        """Bytes of stack a suspended greenlet of this thread is using (greenlet: bytes of C stack
-        copied to the heap); 0 while it runs, before it starts and after it ends."""
-    def __bool__(self) -> bool:
-        """True while the greenlet is active: started and not dead."""
-    def __getstate__(self) -> Any:
-        """Greenlets cannot be pickled or copied: raises TypeError."""
-    __dict__: dict[str, Any]
-
-class _TraceFunc(Protocol):
-    def __call__(self, event: Literal["switch", "throw"], args: tuple[greenlet, greenlet], /) -> object: ...
-
-def getcurrent() -> greenlet:
-    """Returns the greenlet running on this thread (its main greenlet when no other runs)."""
-
-def settrace(callback: _TraceFunc | None) -> _TraceFunc | None:
-    """Sets this thread's switch trace function (None removes it); returns the previous one."""
-
-def gettrace() -> _TraceFunc | None:
-    """Returns this thread's switch trace function, or None."""
-
-def stack_size(size: int | None = None) -> int:
-    """Returns the stack size for greenlets started from now on; with ``size`` (0: the default
-    of 8 MiB), sets it and returns the previous value."""
-
-def get_pending_cleanup_count() -> int:
-    """Number of exited threads whose greenlets still wait to be released."""
-
-def get_total_main_greenlets() -> int:
-    """Number of main greenlets alive (one per thread that used greenlets)."""
-
-def enable_optional_cleanup(flag: bool) -> None:
-    """Enables (the default) or disables greenlet's optional cleanup of main greenlets of exited
-    threads that only frames which can never run again still refer to."""
-
-def get_clocks_used_doing_optional_cleanup() -> int | None:
-    """Processor time spent in the optional cleanup (1/CLOCKS_PER_SEC s units); None while it
-    is disabled."""
 
 # Guido van Rossum's uthread API (uthread/_guido.py)
 from uthread._guido import UThread as UThread, current as current, new as new

@@ -122,7 +122,9 @@ def test_init_argument_errors():
 
 
 def test_stubs_match_the_module():
-    """mypy's stubtest: every public name, signature and class in __init__.pyi matches the module."""
+    """mypy's stubtest: every name, signature and class in __init__.pyi and in _uthread.pyi (the
+    native module, private names included; stubtest walks the package's submodules) matches the
+    module."""
     import subprocess
     import sys
 
