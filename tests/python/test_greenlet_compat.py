@@ -3,6 +3,7 @@ its `_greenlet` module has what greenlet's test suite uses, and its version sati
 requirements. ci/python.sh installs it next to uthread."""
 
 import importlib.metadata
+import sys
 
 import pytest
 
@@ -23,6 +24,31 @@ def test_api_is_uthreads():
     for name in ("GREENLET_USE_GC", "GREENLET_USE_TRACING", "GREENLET_USE_CONTEXT_VARS", "CLOCKS_PER_SEC",
                  "enable_optional_cleanup", "get_clocks_used_doing_optional_cleanup"):
         assert getattr(greenlet, name) == getattr(uthread, name), name
+
+
+# greenlet 3.5.6's `greenlet._greenlet`, dunders aside: sorted(dir()) of the real module (pip install
+# greenlet==3.5.6) on CPython 3.11; on 3.13 it lacks get_tstate_trash_delete_nesting.
+GREENLET_356_NAMES = {
+    "CLOCKS_PER_SEC", "GREENLET_USE_CONTEXT_VARS", "GREENLET_USE_GC", "GREENLET_USE_STANDARD_THREADING",
+    "GREENLET_USE_TRACING", "GreenletExit", "UnswitchableGreenlet", "_C_API", "enable_optional_cleanup", "error",
+    "get_clocks_used_doing_optional_cleanup", "get_pending_cleanup_count", "get_total_main_greenlets",
+    "get_tstate_trash_delete_nesting", "getcurrent", "gettrace", "greenlet", "set_thread_local", "settrace",
+}
+if sys.version_info >= (3, 13):
+    GREENLET_356_NAMES.discard("get_tstate_trash_delete_nesting")
+
+
+def test_greenlet_private_module_has_greenlets_names_only():
+    """No uthread-private name (stack_size, DEFAULT_STACK_SIZE, _preempt_*) leaks into
+    greenlet._greenlet, and none of greenlet's is missing; each is uthread's object."""
+    from greenlet import _greenlet
+    import uthread._uthread as native
+
+    names = {n for n in dir(_greenlet) if not n.startswith("__")}
+    assert names == GREENLET_356_NAMES
+    for name in names:
+        assert getattr(_greenlet, name) is getattr(native, name), name
+    assert not {n for n in dir(native) if not n.startswith("__")} <= names   # it does hold more
 
 
 def test_greenlet_private_module():
