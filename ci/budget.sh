@@ -11,8 +11,8 @@
 # Rows: the C ABI through libcoro.a and libcoro.so (tests/budget/roundtrip.c), the Rust API and the
 # peers corosensei and Boost.Context (coro-bench --count), and the Python ping-pong of uthread and,
 # with --report, of greenlet 3.5.6 (tests/budget/pingpong.py). BUDGET_PYTHON names the interpreter
-# of a venv holding uthread (default: the 3.11 venv ci/python.sh makes); PEER_PYTHON one holding
-# greenlet 3.5.6 from PyPI (default: the bench venv bench/python/run.sh makes).
+# of a venv holding uthread (default: the 3.11 test venv ci/python.sh makes, target/venv-3.11-test);
+# PEER_PYTHON one holding greenlet 3.5.6 from PyPI (default: bench/python/run.sh's 3.11 venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -31,7 +31,8 @@ mkdir -p "$out"
 [ -z "$json" ] || : >"$json"
 
 cargo build -q --release -p coro -p coro-bench
-cflags=(-std=c11 -D_GNU_SOURCE -Wall -Wextra -Wpedantic -Werror -O2 -Iinclude)
+. ci/lib/cflags.sh
+read -ra cflags <<<"$CORO_CFLAGS -O2 -Iinclude"
 cc "${cflags[@]}" tests/budget/roundtrip.c target/release/libcoro.a -lpthread -ldl -lm -o "$out/roundtrip-static"
 cc "${cflags[@]}" tests/budget/roundtrip.c -Ltarget/release -lcoro -Wl,-rpath,"$ROOT/target/release" \
   -o "$out/roundtrip-shared"
@@ -86,7 +87,7 @@ if [ $report = 1 ]; then
   fi
 fi
 
-py=${BUDGET_PYTHON:-$ROOT/target/venv-3.11/bin/python}
+py=${BUDGET_PYTHON:-$ROOT/target/venv-3.11-test/bin/python}
 if [ -x "$py" ]; then
   minor=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
   row "python-$minor" 2000 12000 "$py" tests/budget/pingpong.py uthread
@@ -94,7 +95,7 @@ else
   echo "  python           (left out: no uthread venv at $py; make test-python makes it)"
   [ $report = 1 ] || failed=1
 fi
-peer=${PEER_PYTHON:-$ROOT/target/bench-venv-3.11/bin/python}
+peer=${PEER_PYTHON:-$ROOT/target/venv-3.11-bench/bin/python}
 if [ $report = 1 ] && [ -x "$peer" ]; then
   row "greenlet-$("$peer" -c 'import sys; print("%d.%d" % sys.version_info[:2])')" 2000 12000 \
     "$peer" tests/budget/pingpong.py greenlet

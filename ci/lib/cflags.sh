@@ -1,8 +1,8 @@
 # The C and C++ flags every C/C++ program of the repository is compiled with (tests, examples,
 # benchmarks), defined once. Sourced by the scripts that compile (ci/test-c.sh, test-cpp.sh,
 # test-lua.sh, test-arch.sh, test-examples.sh, test-install.sh, ci/scale.sh, ci/pystate.sh,
-# ci/soak.sh, tests/gdb/test-backtrace.sh, bench/run.sh); the Makefile's EXAMPLE_CFLAGS reads
-# CORO_CFLAGS from here too. Each script adds its own -O/-g/-I/-f options. Strings, not arrays (the
+# ci/soak.sh, ci/budget.sh, tests/gdb/test-backtrace.sh, bench/run.sh); the Makefile's
+# EXAMPLE_CFLAGS reads CORO_CFLAGS from here too. Each script adds its own -O/-g/-I/-f options. Strings, not arrays (the
 # Makefile reads them): scripts split them with `read -ra` or use them unquoted.
 
 # Warnings are errors everywhere.
