@@ -4,7 +4,7 @@
 
 DIR holds what bench/run.sh wrote: rust.json (coro-bench --json), python.json (bench/python/bench.py
 --json), c-scale.json (examples/c/scale.c --json), depth.json (bench/depth.c --json), py-scale.json
-(tests/scale/scale.py --json), instructions.json (ci/budget.sh --report --json), and meta.txt (one line describing the machine). Missing parts are reported as such, not invented.
+(tests/scale/scale.py --json), gevent.json (bench/python/gevent.sh), instructions.json (ci/budget.sh --report --json), and meta.txt (one line describing the machine). Missing parts are reported as such, not invented.
 Every timed row is the median of interleaved rounds, with the spread [min - max] across rounds;
 memory rows are one measurement each at 1,000,000 coroutines.
 """
@@ -160,6 +160,20 @@ def main():
                         "greenlet 3.5.6" if g else "-", g["bytes_per_uthread"] if g else None, verdict))
     else:
         missing.append("Python scale script (tests/scale/scale.py) did not run")
+
+    gev = load(os.path.join(d, "gevent.json"))
+    if gev:
+        for name in dict.fromkeys(r["name"] for r in gev):
+            def stats(impl):
+                xs = sorted(r["ns"] for r in gev if r["name"] == name and r["impl"] == impl)
+                if not xs:
+                    return None
+                return {"median": xs[len(xs) // 2], "min": xs[0], "max": xs[-1]}
+            ours, peer = stats("uthread"), stats("greenlet")
+            if ours:
+                ratio_row(name + " (our greenlet)", ours, "greenlet 3.5.6", peer)
+    else:
+        missing.append("gevent workloads (bench/python/gevent.sh) did not run")
 
     print()
     print("make bench: one table, every row measured in this run" + ((" (" + meta + ")") if meta else ""))

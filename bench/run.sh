@@ -8,10 +8,11 @@
 #   4. bench/depth.c: the round trip between two coroutines suspended 0 to 64 KiB deep, both modes
 #   5. tests/scale/scale.py: 1,000,000 uthreads (default mode, copying mode) and greenlets
 #   6. ci/budget.sh --report: instructions per switch round trip (callgrind), ours and the peers'
+#   7. bench/python/gevent.sh: gevent workloads on our drop-in greenlet and on greenlet 3.5.6
 #
 # Each part's own report goes to target/bench/<part>.log; the merged table is printed at the end.
 # Env: BENCH_ARGS (extra coro-bench arguments, e.g. --quick), PYBENCH_ARGS (bench.py arguments),
-# DEPTH_ARGS (depth arguments), SCALE_COUNT (default 1000000), PYTHON (default python3).
+# DEPTH_ARGS (depth arguments), GEVENT_BENCH_ARGS (bench/python/gevent.sh arguments, e.g. --quick), SCALE_COUNT (default 1000000), PYTHON (default python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -52,5 +53,9 @@ venv=$ROOT/target/venv-$(python_minor "$(default_python)")-bench   # made by ben
 echo "bench: instructions per round trip under callgrind (log: target/bench/instructions.log)"
 BUDGET_PYTHON=$venv/bin/python PEER_PYTHON=$venv/bin/python ci/budget.sh --report --json "$out/instructions.json" \
   >"$out/instructions.log" 2>&1 || echo "bench: instruction counts failed"
+
+echo "bench: gevent workloads, our greenlet next to greenlet 3.5.6 (log: target/bench/gevent.log)"
+# shellcheck disable=SC2086
+bench/python/gevent.sh ${GEVENT_BENCH_ARGS:-} --json "$out/gevent.json" >"$out/gevent.log" 2>&1 || echo "bench: gevent workloads failed"
 
 python3 bench/report.py "$out"
