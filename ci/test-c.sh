@@ -60,7 +60,7 @@ read -ra BASE_CFLAGS <<<"$CORO_CFLAGS"
 BASE_CFLAGS+=(-g -I"$ROOT/include" -I"$ROOT/tests/c")
 # shellcheck disable=SC2206
 EXTRA=(${EXTRA_CFLAGS:-})
-LDFLAGS=(-L"$LIB_DIR" -Wl,-rpath,"$LIB_DIR" -lcoro -pthread)
+LDFLAGS=(-L"$LIB_DIR" -Wl,-rpath,"$LIB_DIR" -lcoro -pthread -lm)
 
 mapfile -t TESTS < <(ls tests/c/test_*.c | sort)
 mapfile -t SHARED < <(ls tests/c/*.c | grep -v '/test_[^/]*\.c$' || true)
@@ -81,7 +81,7 @@ build() {
     aarch64)
       flags=(-O2)
       cc=aarch64-linux-gnu-gcc
-      ldflags=(-L"$A64_LIB_DIR" -Wl,-rpath,"$A64_LIB_DIR" -lcoro -pthread)
+      ldflags=(-L"$A64_LIB_DIR" -Wl,-rpath,"$A64_LIB_DIR" -lcoro -pthread -lm)
       ;;
     asan) flags=(-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all) ;;
     tsan) flags=(-O1 -fsanitize=thread -fno-omit-frame-pointer) ;;

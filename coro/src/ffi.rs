@@ -276,10 +276,11 @@ pub unsafe extern "C" fn coro_new(
 #[no_mangle]
 #[unsafe(naked)]
 pub unsafe extern "C" fn coro_switch(to: *mut coro_t, value: *mut c_void, received: *mut *mut c_void) -> coro_status_t {
-    // The whole call is one `coro_arch_enter` with the C hooks (engine/switch/hooks.rs): no Rust
-    // frame sits between the caller and the stack switch, so the resumed side returns straight to
-    // its own caller. The hooks never unwind, so no panic boundary is needed here.
-    crate::arch::enter_with_hooks!(switch::begin_c, switch::end_c);
+    // The whole call is assembly: the fast path (engine/switch/fast.rs), else one
+    // `coro_arch_enter` with the C hooks (engine/switch/hooks.rs). No Rust frame sits between the
+    // caller and the stack switch, so the resumed side returns straight to its own caller. The
+    // hooks never unwind, so no panic boundary is needed here.
+    crate::engine::switch::c_switch_body!();
 }
 
 /// Kills `target`. A SUSPENDED target is resumed and its pending `coro_switch`/`coro_kill`

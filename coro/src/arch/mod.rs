@@ -26,7 +26,8 @@
 //! Porting to another CPU: add `<cpu>.s` (the routines above) and `<cpu>.rs` (which assembles
 //! it, and defines the thread word read by a TLS descriptor); in this file, the `mod <cpu>` line and
 //! `thread_word`, the `naked_asm!` arm of `enter_with_hooks!` and
-//! `LINK_OFFSET`; and in `tools.rs`, valgrind's client-request sequence for that CPU. The
+//! `LINK_OFFSET`; in `tools.rs`, valgrind's client-request sequence for that CPU; and the CPU's arm of
+//! `coro_switch`'s assembly fast path in `engine/switch/fast.rs` (which must push this file's frame). The
 //! `rep movsq` path of `engine/switch/copying.rs` is an optional x86_64 speed-up (other CPUs use
 //! the loop); the C harness in `tests/arch/` needs the CPU's register checks to test the new
 //! assembly.

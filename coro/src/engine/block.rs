@@ -128,6 +128,11 @@ impl Block {
         }
     }
 
+    /// Generation bits carried in a handle (for the assembly fast path, `switch/fast.rs`).
+    pub(crate) const TAG_MASK: usize = TAG_MASK;
+    /// Where `state` sits (a private field, read and written by the assembly fast path).
+    pub(crate) const STATE_OFFSET: usize = core::mem::offset_of!(Block, state);
+
     /// The life stage of this coroutine.
     #[inline(always)]
     pub(crate) fn state(&self) -> State {

@@ -20,20 +20,21 @@ use core::ffi::c_void;
 use core::ptr::null_mut;
 use std::panic::catch_unwind;
 
-/// One `coro_arch_enter` with the Rust side's hooks. Naked, so that the resumed side returns
-/// straight into the code that called it (see `arch`).
+/// The Rust shell's switch: the assembly fast path (`fast.rs`), else one `coro_arch_enter` with
+/// the Rust side's hooks. Naked, so that the resumed side returns straight into the code that
+/// called it (see `arch`).
 ///
 /// # Safety
 /// `to` must be a slab block.
 #[unsafe(naked)]
 pub(super) unsafe extern "C" fn enter_rust(to: *mut Block, signal: usize, value: usize) -> arch::Arrival {
-    crate::arch::enter_with_hooks!(begin_rust, end_rust);
+    super::fast::rust_switch_body!();
 }
 
 /// Begin hook of [`enter_rust`]: the fast path inline (see `depart_fast`), everything else in
 /// [`begin_rust_checked`]. Kept small so that the fast path needs no callee-saved register: the
 /// switch has saved them once already (`arch`).
-unsafe extern "C" fn begin_rust(to: usize, signal: usize, value: usize, sp: *mut u8) -> arch::Departure {
+pub(super) unsafe extern "C" fn begin_rust(to: usize, signal: usize, value: usize, sp: *mut u8) -> arch::Departure {
     let ctx = ThreadCtx::peek();
     if !ctx.is_null() && signal == Signal::Value as usize {
         let to_block = to as *mut Block;
@@ -69,7 +70,7 @@ unsafe extern "C" fn begin_rust_checked(to: usize, signal: usize, value: usize, 
 }
 
 /// End hook of [`enter_rust`]: what the resumed call returns.
-unsafe extern "C" fn end_rust(ctx: *mut u8) -> arch::Arrival {
+pub(super) unsafe extern "C" fn end_rust(ctx: *mut u8) -> arch::Arrival {
     if ctx.is_null() {
         return arch::Arrival { signal: Signal::Refused as usize, value: Error::NoMemory.code() as usize };
     }

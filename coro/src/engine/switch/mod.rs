@@ -18,9 +18,11 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 
 pub(in crate::engine) mod copying;
-mod hooks;
+pub(crate) mod fast;
+pub(in crate::engine) mod hooks;
 mod lifetime;
 
+pub(crate) use fast::c_switch_body;
 pub(crate) use hooks::{begin_c, end_c};
 pub(crate) use lifetime::*;
 
