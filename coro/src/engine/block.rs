@@ -177,31 +177,6 @@ impl Block {
         }
     }
 
-    /// The fast path's two transitions, with the key each implies (see
-    /// `switch::depart_fast`): the leaving block becomes SUSPENDED in place (its frames stay
-    /// where they are, so its key is its handle `^ mark`), the arriving one RUNNING (key 0).
-    ///
-    /// # Safety
-    /// `from` is the running block of the thread whose fast mark is `mark` (non-zero), with its
-    /// frames in place; `to` a SUSPENDED, resident block of that thread.
-    #[inline(always)]
-    pub(crate) unsafe fn hand_over(from: *mut Block, to: *mut Block, mark: usize) {
-        // SAFETY: per the contract.
-        unsafe {
-            (*from).state.set(State::Suspended);
-            (*from).resume_key.set(Block::handle(from) as usize ^ mark);
-            (*to).state.set(State::Running);
-            (*to).resume_key.set(0);
-        }
-    }
-
-    /// The block a C handle names, without any check (null for a null handle, or for a handle
-    /// that is only tag bits): the fast path reads its key, the checked path uses `from_handle`.
-    #[inline(always)]
-    pub(crate) fn address_of(handle: usize) -> *mut Block {
-        (handle & !TAG_MASK) as *mut Block
-    }
-
     pub(crate) fn is_main(&self) -> bool {
         self.flags.get() & flags::MAIN != 0
     }

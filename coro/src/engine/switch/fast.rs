@@ -1,16 +1,26 @@
-//! The C switch's fast path in assembly, one arm per CPU: the body of `coro_switch`.
+//! The switch fast path, in assembly, one arm per CPU: the body of `coro_switch` and of the Rust
+//! shell's `enter_rust`.
 //!
-//! It makes the same decision as `depart_fast` (the key compare and the leaving side's rare
-//! conditions; see there), reading the hot fields of `Block` and `ThreadCtx` at offsets the
-//! compiler supplies (`offset_of!`, as `const` operands), and touches nothing but scratch
-//! registers until it has decided. If any check fails it jumps, with the arguments untouched, into
-//! `coro_arch_enter` with the C hooks: the checked path, exactly as before. If all pass it performs
-//! the whole switch itself: it pushes the frame `coro_arch_enter` pushes (same layout, the C end
-//! hook in it, so any later resume, fast or checked, pops it the same way), does the bookkeeping
-//! `depart_fast` does, moves to the arriving frame, restores the floating-point control state
-//! only where it differs, and returns into the resumed call with `(0, value)`, as the arch fast bit
-//! does. One call path instead of four (entry, enter, hook, return): the hook's call, its own
-//! argument shuffles and its return are gone.
+//! It takes a plain value to a SUSPENDED coroutine of this thread whose frames are in place, from
+//! a running coroutine that leaves nothing behind to check or tidy up. One compare decides most of
+//! it: the arriving block's key (`Block::resume_key`) equals `handle ^ ctx.fast_mark` only if the
+//! handle's generation is current, the block belongs to this thread, is SUSPENDED (so not the
+//! running one), is resident in copying mode, and no sanitizer is watching (`fast_mark` is 0
+//! then, which no key matches). The leaving side must be RUNNING (not a finishing coroutine),
+//! guarded (no canary to check), still referenced, with no finished coroutine to bury.
+//!
+//! The hot fields of `Block` and `ThreadCtx` are read at offsets the compiler supplies
+//! (`offset_of!`, as `const` operands), and nothing but scratch registers is touched until the
+//! decision is made. If any check fails it jumps, with the arguments untouched, into
+//! `coro_arch_enter` with the shell's hooks: the checked path (`hooks.rs`), which returns every
+//! status as before. If all pass it performs the whole switch itself: it pushes the frame
+//! `coro_arch_enter` pushes (same layout, the shell's end hook in it, so any later resume, fast or
+//! checked, pops it the same way); it writes the leaving block's received slot, saved stack
+//! pointer, state and key, the arriving block's state and key, the thread's current coroutine,
+//! the arriving stack's link word and the resumed caller's `*received` (what `depart` and
+//! `depart_tail` would write); it moves to the arriving frame, restores the floating-point control
+//! state only where it differs, and returns into the resumed call with `(0, value)`, as the arch
+//! fast bit does.
 //!
 //! The thread word is read with the TLS descriptor sequence (see `arch::thread_word`), with the
 //! stack aligned for the descriptor call.

@@ -1,17 +1,18 @@
-//! The hooks of the two shells' switch calls, side by side: one `coro_arch_enter` (see `arch`)
-//! runs a *begin* hook on the leaving stack and, once the switch back has happened, an *end* hook
-//! on the resumed one. Both shells check their target and depart through [`depart_checked`];
-//! they differ only in how the caller names the target and what the resumed call returns.
+//! The hooks of the two shells' switch calls, side by side. Each shell's switch is first its
+//! assembly fast path (`fast.rs`); when that declines, one `coro_arch_enter` (see `arch`) runs a
+//! *begin* hook on the leaving stack and, once the switch back has happened, an *end* hook on the
+//! resumed one. Both begin hooks check their target and depart through [`depart_checked`]; they
+//! differ only in how the caller names the target and what the resumed call returns.
 //!
 //! - Rust ([`enter_rust`], behind [`switch`](super::switch)): `begin_rust` / `end_rust` take a
 //!   block and return an `arch::Arrival` (signal and value), which `switch` turns into a result.
-//! - C (`coro_switch` in `ffi.rs` is itself the naked `coro_arch_enter`): [`begin_c`] / [`end_c`]
-//!   take a handle and return the call's status, writing `*received`.
+//! - C (`coro_switch` in `ffi.rs`, whose body is the fast path): [`begin_c`] / [`end_c`] take a
+//!   handle and return the call's status, writing `*received`.
 //!
 //! No hook may unwind: they run between the caller and the stack switch, with no Rust frame to
 //! catch anything, so every fallible step is a status or a refusal, never a panic.
 
-use super::{arrive, depart_checked, depart_fast, take_panic};
+use super::{arrive, depart_checked, take_panic};
 use crate::arch;
 use crate::engine::block::Block;
 use crate::engine::thread::{Signal, ThreadCtx};
@@ -31,31 +32,16 @@ pub(super) unsafe extern "C" fn enter_rust(to: *mut Block, signal: usize, value:
     super::fast::rust_switch_body!();
 }
 
-/// Begin hook of [`enter_rust`]: the fast path inline (see `depart_fast`), everything else in
-/// [`begin_rust_checked`]. Kept small so that the fast path needs no callee-saved register: the
-/// switch has saved them once already (`arch`).
-pub(super) unsafe extern "C" fn begin_rust(to: usize, signal: usize, value: usize, sp: *mut u8) -> arch::Departure {
-    let ctx = ThreadCtx::peek();
-    if !ctx.is_null() && signal == Signal::Value as usize {
-        let to_block = to as *mut Block;
-        // SAFETY: `ctx` is this thread's live state; the caller passes a slab block.
-        if let Some(d) =
-            unsafe { depart_fast(&*ctx, to_block, Block::handle(to_block) as usize, value, null_mut(), sp) }
-        {
-            return d;
-        }
-    }
-    // SAFETY: forwarded.
-    unsafe { begin_rust_checked(to, signal, value, sp) }
-}
-
-/// The checked path of [`begin_rust`].
+/// Begin hook of [`enter_rust`], reached when its assembly fast path (`fast.rs`) declined: checks
+/// `to` and departs through `depart_checked`, or refuses.
+///
+/// It is the function `coro_arch_enter` calls, with no frame of ours in between: under an
+/// instrumented TSan build the fiber switch must happen in the hook's own frame
+/// (`TsanFibers::switch`).
 ///
 /// # Safety
-/// As for `begin_rust`: `to` is a slab block.
-#[cold]
-#[inline(never)]
-unsafe extern "C" fn begin_rust_checked(to: usize, signal: usize, value: usize, sp: *mut u8) -> arch::Departure {
+/// Only as a begin hook of `coro_arch_enter`; `to` is a slab block.
+pub(super) unsafe extern "C" fn begin_rust(to: usize, signal: usize, value: usize, sp: *mut u8) -> arch::Departure {
     let Ok(ctx) = ThreadCtx::get() else {
         return arch::Departure { sp, ctx: null_mut() };
     };
@@ -83,37 +69,17 @@ pub(super) unsafe extern "C" fn end_rust(ctx: *mut u8) -> arch::Arrival {
     }
 }
 
-/// Begin hook of `coro_switch(to, value, received)`: the fast path inline (see `depart_fast`:
-/// one compare of the block's key against the handle), everything else in [`begin_c_checked`].
-/// Kept small so that the fast path needs no callee-saved register.
+/// Begin hook of `coro_switch(to, value, received)`, reached when its assembly fast path
+/// (`fast.rs`) declined: checks everything and either departs for `to` or refuses (then it stays
+/// on the caller's stack and the end hook returns the status). It never panics: its only
+/// allocation is the thread's state on first use, and when that fails it stays with a null
+/// context, which the end hook reports as `CORO_ENOMEM`. Called by `coro_arch_enter` directly,
+/// like [`begin_rust`] (TSan's fiber switch must happen in this frame).
 ///
 /// # Safety
 /// Only as a begin hook of `coro_arch_enter`; `to` is NULL or a handle returned by this library,
 /// `received` NULL or a writable `void *` slot.
 pub(crate) unsafe extern "C" fn begin_c(to: usize, value: usize, received: usize, sp: *mut u8) -> arch::Departure {
-    let ctx = ThreadCtx::peek();
-    if !ctx.is_null() {
-        // SAFETY: `ctx` is this thread's live state; the fast path reads only the key of the
-        // handle's block (slab memory, always mapped) before it trusts the handle.
-        let fast = unsafe { depart_fast(&*ctx, Block::address_of(to), to, value, received as *mut *mut c_void, sp) };
-        if let Some(d) = fast {
-            return d;
-        }
-    }
-    // SAFETY: forwarded.
-    unsafe { begin_c_checked(to, value, received, sp) }
-}
-
-/// The checked path of [`begin_c`]: checks everything and either departs for `to` or refuses
-/// (then it stays on the caller's stack and the end hook returns the status). It never panics:
-/// its only allocation is the thread's state on first use, and when that fails it stays with a
-/// null context, which the end hook reports as `CORO_ENOMEM`.
-///
-/// # Safety
-/// As for [`begin_c`].
-#[cold]
-#[inline(never)]
-unsafe extern "C" fn begin_c_checked(to: usize, value: usize, received: usize, sp: *mut u8) -> arch::Departure {
     let Ok(ctx) = ThreadCtx::get() else {
         return arch::Departure { sp, ctx: null_mut() };
     };

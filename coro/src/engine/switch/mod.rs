@@ -160,61 +160,6 @@ pub(crate) unsafe extern "C" fn first_end(ctx: *mut u8) -> arch::Arrival {
     }
 }
 
-/// The switch fast path: a plain value to a SUSPENDED coroutine of this thread whose frames are
-/// in place, from a running coroutine that leaves nothing behind to check or tidy up. `handle` is
-/// the C handle the caller named `to` by (the Rust shell passes `Block::handle(to)`).
-///
-/// One compare decides most of it: `to`'s key (`Block::resume_key`) equals `handle ^ fast_mark`
-/// only if the handle's generation is current, `to` belongs to this thread, is SUSPENDED (so not
-/// the running one), is resident in copying mode, and no sanitizer is watching (`fast_mark` is 0
-/// then, which no key matches). The leaving side must be RUNNING (not a finishing coroutine),
-/// guarded (no canary to check), still referenced, with no finished coroutine to bury. Then the
-/// switch is done here, as `depart` + `depart_tail` would do it: `from`'s state and saved stack
-/// pointer, `to`'s link word and `*received`, and the arch fast bit, so no end hook runs. Returns
-/// `None`, having changed nothing, when any condition fails: the checked path then decides.
-///
-/// # Safety
-/// `to` is null or a slab block (a handle's address bits); `received` is where the caller's own
-/// pending switch wants its value (null or writable); `sp` its saved stack pointer.
-#[inline(always)]
-pub(crate) unsafe fn depart_fast(
-    ctx: &ThreadCtx,
-    to: *mut Block,
-    handle: usize,
-    value: usize,
-    received: *mut *mut core::ffi::c_void,
-    sp: *mut u8,
-) -> Option<arch::Departure> {
-    // SAFETY: slab blocks stay mapped, so `to`'s key is readable for any non-null address; once
-    // it matches, `to` is a live SUSPENDED block of this thread. `from` is this thread's current.
-    unsafe {
-        if to.is_null() || (*to).resume_key.get() != handle ^ ctx.fast_mark {
-            return None;
-        }
-        let from = ctx.current.get();
-        if (*from).state() != State::Running
-            || !(*from).canary.get().is_null()
-            || (*from).refs.get() == 0
-            || !ctx.dying.get().is_null()
-        {
-            return None;
-        }
-        (*from).received.set(received);
-        (*from).saved_sp.set(sp);
-        Block::hand_over(from, to, ctx.fast_mark);
-        ctx.current.set(to);
-        let slot = (*to).link_slot.get();
-        if !slot.is_null() {
-            *slot = (*from).saved_sp.as_ptr();
-        }
-        let r = (*to).received.get();
-        if !r.is_null() {
-            *r = value as *mut core::ffi::c_void;
-        }
-        Some(arch::Departure { sp: ((*to).saved_sp.get() as usize | arch::FAST) as *mut u8, ctx: value as *mut u8 })
-    }
-}
-
 /// The leaving half of a switch from the current coroutine to `to` (the signal and value to
 /// deliver are already in `ctx`): runs in a begin hook, with the current stack's saved `sp`.
 ///
