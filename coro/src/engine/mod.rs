@@ -9,7 +9,8 @@
 //! - [`thread`]: a thread's state (its main coroutine, current coroutine, pool, what a switch
 //!   carries) and the teardown at thread exit.
 //! - [`switch`]: switching, kill, the parent rule, the lifetime of blocks (`switch/lifetime.rs`),
-//!   both shells' `coro_arch_enter` hooks (`switch/hooks.rs`), and copying mode
+//!   both shells' assembly fast path (`switch/fast.rs`) and their `coro_arch_enter` hooks
+//!   (`switch/hooks.rs`), and copying mode
 //!   (`switch/copying.rs`), which is part of every switch into a copying coroutine.
 //! - `overflow`: the report when a stack guard or canary catches an overflow.
 

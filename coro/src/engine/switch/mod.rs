@@ -1,6 +1,7 @@
 //! Switching: moving control between coroutines, and what a switch sets off (kill, the parent
-//! rule when a coroutine finishes). The rest of a coroutine's life is in [`lifetime`]; the
-//! `coro_arch_enter` hooks of both shells in [`hooks`]; copying mode, which every switch into a
+//! rule when a coroutine finishes). The rest of a coroutine's life is in [`lifetime`]; both
+//! shells' switch entries, the assembly fast path, in [`fast`], and their `coro_arch_enter` hooks
+//! (the checked path) in [`hooks`]; copying mode, which every switch into a
 //! copying coroutine goes through and which calls back into this module, in [`copying`].
 //!
 //! Everything here works on raw `*mut Block` and is `unsafe`: the safe Rust API
