@@ -1,6 +1,8 @@
 /* Floating-point control state across switches (docs/semantics.md: Floating-point control state):
  * the rounding mode is per coroutine, in both switch paths (the fast path and the checked one),
- * in both stack modes; the exception flags are per thread. */
+ * in both stack modes; the exception flags are per thread. Memcheck runs SSE arithmetic in the
+ * default rounding mode and does not model its exception flags, so under valgrind only the
+ * control words themselves (fegetround) are checked. */
 #include <fenv.h>
 
 #include "util.h"
@@ -24,7 +26,7 @@ static void *e_round_up(coro_t *self, void *value) {
     CHECK_ST(coro_switch(m, V(i), &got), CORO_OK);
     /* main changed its own mode meanwhile; ours is still upward */
     CHECK_EQ(fegetround(), FE_UPWARD);
-    CHECK(inverse(3.0) > nearest_third);
+    if (!under_valgrind()) CHECK(inverse(3.0) > nearest_third);
   }
   return NULL;
 }
@@ -44,7 +46,7 @@ static void check_rounding_is_per_coroutine(int copying) {
   CHECK_EQ(fesetround(FE_DOWNWARD), 0);
   CHECK_ST(coro_switch(c, NULL, &got), CORO_OK); /* a resident SUSPENDED target: the fast path */
   CHECK_EQ(fegetround(), FE_DOWNWARD);
-  CHECK(inverse(10.0) < nearest_tenth);
+  if (!under_valgrind()) CHECK(inverse(10.0) < nearest_tenth);
   CHECK_EQ(fesetround(FE_TOWARDZERO), 0);
   CHECK_ST(coro_switch(c, NULL, &got), CORO_OK);
   CHECK_EQ(fegetround(), FE_TOWARDZERO);
@@ -70,6 +72,10 @@ static void *e_raise_inexact(coro_t *self, void *value) {
 }
 
 TEST(exception_flags_are_per_thread) {
+  if (under_valgrind()) {
+    test_skip("valgrind does not model the SSE exception flags");
+    return;
+  }
   coro_t *c = mk(e_raise_inexact), *m = main_coro();
   void *got = NULL;
   feclearexcept(FE_ALL_EXCEPT);

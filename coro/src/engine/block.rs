@@ -161,14 +161,16 @@ impl Block {
     /// handle it was given `^` its own thread's mark, and anything else takes the checked path.
     ///
     /// # Safety
-    /// `this` is a live block the calling thread may touch.
+    /// `this` is a live block the calling thread may touch; if it is SUSPENDED, it belongs to the
+    /// calling thread (whose shared stacks are alive). An orphan's shared stack died with its
+    /// thread, so the state is tested first: an orphan is only ever made DEAD.
     pub(crate) unsafe fn refresh_resume_key(this: *mut Block) {
-        // SAFETY: per the contract; a non-null shared stack outlives its coroutines.
+        // SAFETY: per the contract; the shared stack is read only for a SUSPENDED block of this
+        // thread, and a thread's shared stacks outlive its coroutines.
         unsafe {
             let b = &*this;
             let shared = b.shared.get();
-            let resident = shared.is_null() || (*shared).occupant() == this;
-            let key = if b.state() == State::Suspended && resident {
+            let key = if b.state() == State::Suspended && (shared.is_null() || (*shared).occupant() == this) {
                 Block::handle(this) as usize ^ b.owner.load(Ordering::Relaxed) as usize
             } else {
                 0
