@@ -76,7 +76,7 @@ macro_rules! switch_body {
      x86_64: prologue = [$($xp:literal),* $(,)?], handle = $xh:literal, value = $xv:literal, own_received = $xr:literal,
      aarch64: prologue = [$($ap:literal),* $(,)?], after_tls = [$($at:literal),* $(,)?], handle = $ah:literal, value = $av:literal, own_received = $ar:literal) => {
         #[cfg(target_arch = "x86_64")]
-        core::arch::naked_asm!(
+        $crate::engine::switch::fast::with_operands!($begin, $end, [
             $($xp,)*
             // ctx = the thread word (TLS descriptor; clobbers rax only).
             "sub rsp, 8",
@@ -178,26 +178,9 @@ macro_rules! switch_body {
             "lea rcx, [rip + {begin}]",
             "lea r8, [rip + {end}]",
             "jmp {enter}",
-            begin = sym $begin,
-            end = sym $end,
-            enter = sym $crate::arch::coro_arch_enter,
-            ctx_fast_mark = const core::mem::offset_of!($crate::engine::thread::ThreadCtx, fast_mark),
-            ctx_current = const core::mem::offset_of!($crate::engine::thread::ThreadCtx, current),
-            ctx_dying = const core::mem::offset_of!($crate::engine::thread::ThreadCtx, dying),
-            key = const core::mem::offset_of!($crate::engine::block::Block, resume_key),
-            state = const $crate::engine::block::Block::STATE_OFFSET,
-            gen = const core::mem::offset_of!($crate::engine::block::Block, gen),
-            canary = const core::mem::offset_of!($crate::engine::block::Block, canary),
-            refs = const core::mem::offset_of!($crate::engine::block::Block, refs),
-            received = const core::mem::offset_of!($crate::engine::block::Block, received),
-            saved_sp = const core::mem::offset_of!($crate::engine::block::Block, saved_sp),
-            link_slot = const core::mem::offset_of!($crate::engine::block::Block, link_slot),
-            running = const $crate::engine::block::State::Running as u8,
-            suspended = const $crate::engine::block::State::Suspended as u8,
-            tag_mask = const $crate::engine::block::Block::TAG_MASK,
-        );
+        ]);
         #[cfg(target_arch = "aarch64")]
-        core::arch::naked_asm!(
+        $crate::engine::switch::fast::with_operands!($begin, $end, [
             // The descriptor sequence uses x0, x1 and x30: keep the arguments and the return
             // address in scratch registers first.
             "mov x9, x0",
@@ -308,6 +291,18 @@ macro_rules! switch_body {
             "adrp x4, {end}",
             "add x4, x4, :lo12:{end}",
             "b {enter}",
+        ]);
+    };
+}
+pub(crate) use switch_body;
+
+/// `naked_asm!` with the template lines given and the operands every arm uses: the hooks, the
+/// checked path's entry, and the offsets and constants of the hot fields, named once for both
+/// CPUs.
+macro_rules! with_operands {
+    ($begin:path, $end:path, [$($template:tt)*]) => {
+        core::arch::naked_asm!(
+            $($template)*
             begin = sym $begin,
             end = sym $end,
             enter = sym $crate::arch::coro_arch_enter,
@@ -325,7 +320,7 @@ macro_rules! switch_body {
             running = const $crate::engine::block::State::Running as u8,
             suspended = const $crate::engine::block::State::Suspended as u8,
             tag_mask = const $crate::engine::block::Block::TAG_MASK,
-        );
+        )
     };
 }
-pub(crate) use switch_body;
+pub(crate) use with_operands;
