@@ -1,22 +1,10 @@
 //! aarch64 AAPCS64: the assembly lives in `aarch64.s` (also assembled by the C harness), plus the
-//! thread word below.
+//! read of the thread word (defined in `arch/mod.rs`).
 core::arch::global_asm!(include_str!("aarch64.s"));
 
-// The thread word (see `arch::thread_word`), as on x86_64: static TLS read through a TLS
-// descriptor, which clobbers only x0, x1 and the link register and which the linker relaxes in
-// an executable.
-core::arch::global_asm!(
-    ".pushsection .tbss,\"awT\",@nobits",
-    ".p2align 3",
-    ".globl coro_thread_word",
-    ".hidden coro_thread_word",
-    ".type coro_thread_word,%object",
-    ".size coro_thread_word,8",
-    "coro_thread_word:",
-    ".zero 8",
-    ".popsection",
-);
-
+// The thread word is defined once for both CPUs in `arch/mod.rs`; this is how aarch64 reads it,
+// through a TLS descriptor, which clobbers only x0, x1 and the link register and which the
+// linker relaxes in an executable.
 /// The address of this thread's word.
 #[inline(always)]
 pub(super) fn thread_word() -> *mut usize {

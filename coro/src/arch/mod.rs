@@ -66,6 +66,25 @@ mod x86_64;
 #[cfg(target_arch = "aarch64")]
 mod aarch64;
 
+// The thread word (see `thread_word`): one pointer of static TLS, defined here rather than by
+// `thread_local!` so that the switch reads it with a TLS descriptor (`<cpu>.rs`), whatever the
+// library is linked into. The linker relaxes a descriptor to a constant offset when the engine is
+// linked into an executable (`libcoro.a`); in a shared library (`libcoro.so`, the Python
+// extension) it is an indirect call to a two-instruction resolver instead of `__tls_get_addr`,
+// which would clobber every caller-saved register. (`%` type prefixes: both CPUs' assemblers
+// accept them.)
+core::arch::global_asm!(
+    ".pushsection .tbss,\"awT\",%nobits",
+    ".p2align 3",
+    ".globl coro_thread_word",
+    ".hidden coro_thread_word",
+    ".type coro_thread_word,%object",
+    ".size coro_thread_word,8",
+    "coro_thread_word:",
+    ".zero 8",
+    ".popsection",
+);
+
 /// This thread's word of static TLS (null-initialised), where the engine keeps its per-thread
 /// state's address. It is read on every switch, so each CPU reads it with a TLS descriptor
 /// (`<cpu>.rs`): cheap in an executable and in a shared library alike, and clobbering almost no
