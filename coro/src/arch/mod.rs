@@ -24,7 +24,7 @@
 //! into the coroutine that resumed it. The core keeps it current on every switch.
 //!
 //! Porting to another CPU: add `<cpu>.s` (the routines above) and `<cpu>.rs` (which assembles
-//! it, and defines the thread word read by a TLS descriptor); in this file, the `mod <cpu>` line and
+//! it, and reads the thread word through a TLS descriptor); in this file, the `mod <cpu>` line and
 //! `thread_word`, the `naked_asm!` arm of `enter_with_hooks!` and
 //! `LINK_OFFSET`; in `tools.rs`, valgrind's client-request sequence for that CPU; and the CPU's arm of
 //! `coro_switch`'s assembly fast path in `engine/switch/fast.rs` (which must push this file's frame). The
